@@ -1,0 +1,70 @@
+"""Byte vocabulary ids and T5 span-corruption length arithmetic (DESIGN.md sections 2 and 3).
+
+Light on purpose (NumPy only): the data prep imports it to size chunks, the collator to corrupt
+them, the training loop to validate configs, so all three agree to the byte.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+PAD_ID = 0
+EOS_ID = 1
+UNK_ID = 2
+BYTE_OFFSET = 3  # byte b -> id b + 3
+VOCAB_SIZE = 384  # rows 259..383 exist in ByT5 checkpoints but are never produced
+FIRST_SENTINEL_ID = 258  # the i-th noise span gets 258 - i (seqio ByteVocabulary), NOT HF's <extra_id_i>
+# Ids 258..248 are the bytes 0xFF..0xF5, which never occur in valid UTF-8.
+MAX_SAFE_SENTINELS = 11
+
+
+def sentinel_id(span_index: int) -> int:
+    """Id of the sentinel that marks noise span `span_index` (0-based)."""
+    return FIRST_SENTINEL_ID - span_index
+
+
+def encode(data: bytes) -> np.ndarray:
+    """Raw bytes -> int64 ids (no EOS)."""
+    return np.frombuffer(data, dtype=np.uint8).astype(np.int64) + BYTE_OFFSET
+
+
+def decode(ids) -> bytes:
+    """Ids -> bytes, dropping pad/eos/unk and anything outside the byte range."""
+    arr = np.asarray(ids, dtype=np.int64)
+    arr = arr[(arr >= BYTE_OFFSET) & (arr < BYTE_OFFSET + 256)]
+    return (arr - BYTE_OFFSET).astype(np.uint8).tobytes()
+
+
+def noise_counts(length: int, noise_density: float = 0.15, mean_noise_span_length: float = 20.0) -> tuple[int, int]:
+    """(num_noise, num_spans) for a raw segment, exactly as seqio's `random_spans_noise_mask`.
+
+    seqio computes both in float32 with round-half-to-even; float32 is kept here so that the
+    rare half-way cases round the same way.
+    """
+    num_noise = int(np.round(np.float32(length) * np.float32(noise_density)))
+    num_noise = min(max(num_noise, 1), length - 1)
+    num_spans = int(np.round(np.float32(num_noise) / np.float32(mean_noise_span_length)))
+    return num_noise, max(num_spans, 1)
+
+
+def corrupted_lengths(length: int, noise_density: float = 0.15, mean_noise_span_length: float = 20.0) -> tuple[int, int]:
+    """(inputs, targets) lengths, EOS included, of a span-corrupted raw segment of `length` bytes."""
+    num_noise, num_spans = noise_counts(length, noise_density, mean_noise_span_length)
+    return length - num_noise + num_spans + 1, num_noise + num_spans + 1
+
+
+def raw_length_for_inputs(inputs_length: int, noise_density: float = 0.15, mean_noise_span_length: float = 20.0) -> int:
+    """Largest raw length whose corrupted inputs fit `inputs_length` (T5's `random_spans_helper`).
+
+    T5's helper rounds in Python floats and does not clamp; it is mirrored here so that
+    1024 -> 1193 (targets 189), ByT5's published setting.
+    """
+
+    def inputs_len(tokens: int) -> int:
+        num_noise = int(round(tokens * noise_density))
+        num_spans = int(round(num_noise / mean_noise_span_length))
+        return tokens - num_noise + num_spans + 1
+
+    tokens = inputs_length - 1
+    while inputs_len(tokens + 1) <= inputs_length:
+        tokens += 1
+    return tokens
