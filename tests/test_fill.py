@@ -1,0 +1,35 @@
+"""Span-filling CLI: marker -> sentinel mapping and the parsing of generated spans."""
+import pytest
+
+from pretrain.byte_vocab import EOS_ID
+from pretrain.fill import build_input_ids, split_spans
+
+
+def ids_of(text: str) -> list[int]:
+    return [b + 3 for b in text.encode("utf-8")]
+
+
+def test_markers_become_descending_sentinels():
+    ids, n = build_input_ids("대한<mask>국 헌<mask>")
+    assert n == 2
+    assert ids == ids_of("대한") + [258] + ids_of("국 헌") + [257] + [EOS_ID]
+
+
+def test_text_without_marker_is_refused():
+    with pytest.raises(ValueError, match="no '<mask>' marker"):
+        build_input_ids("헌법 전문")
+
+
+def test_more_markers_than_safe_sentinels_is_refused():
+    with pytest.raises(ValueError, match="11 sentinels"):
+        build_input_ids("<mask>" * 12)
+
+
+def test_generated_targets_split_per_sentinel():
+    generated = [0, 258] + ids_of("민국") + [257] + ids_of("법") + [EOS_ID] + ids_of("ignored")
+    assert split_spans(generated, 2) == ["민국", "법"]
+
+
+def test_missing_sentinel_gives_empty_span_and_bytes_before_first_sentinel_are_ignored():
+    generated = [0] + ids_of("x") + [257] + ids_of("법") + [EOS_ID]
+    assert split_spans(generated, 2) == ["", "법"]
