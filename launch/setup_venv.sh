@@ -15,6 +15,11 @@ VENV="$ROOT/.venv"
 PY="$VENV/bin/python"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
+# pip, minus one warning that some machines' pip configuration prints per missing index folder.
+pip_install() {
+  "$PY" -m pip install -q "$@" 2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2)
+}
+
 if [ ! -x "$PY" ]; then
   if python3 -c 'import torch' >/dev/null 2>&1; then
     echo "[setup] reusing the system torch ($(python3 -c 'import torch; print(torch.__version__)'))"
@@ -27,10 +32,10 @@ fi
 if ! "$PY" -c 'import torch' >/dev/null 2>&1; then
   if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi >/dev/null 2>&1; then
     echo "[setup] installing torch (CUDA build)"
-    "$PY" -m pip install -q torch
+    pip_install torch
   else
     echo "[setup] installing ${TORCH_SPEC:-torch==2.13.0} (CPU build)"
-    "$PY" -m pip install -q "${TORCH_SPEC:-torch==2.13.0}"
+    pip_install "${TORCH_SPEC:-torch==2.13.0}"
   fi
 fi
 
@@ -39,10 +44,10 @@ stamp="$VENV/.gbst-kebyt5-installed"
 want="$(cat "$ROOT/setup.cfg" "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "[setup] installing the project and its dependencies into .venv"
-  "$PY" -m pip install -q -e "$ROOT[dev]" 2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2)
+  pip_install -e "$ROOT[dev]"
   # The Korean sample corpus (constitution and bills) ships in the konlpy wheel. Only its data
   # files are used, so its JVM dependencies are not installed.
-  "$PY" -m pip install -q --no-deps 'konlpy==0.6.0' 2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2)
+  pip_install --no-deps 'konlpy==0.6.0'
   echo "$want" > "$stamp"
 fi
 export PY
