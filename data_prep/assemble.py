@@ -1,0 +1,84 @@
+"""Phase 2, single process: dedup, validation draw, packing and shard writing, in unit order.
+
+It reads only the spills, so it is cheap (hundreds of MB/s) and simply restarts from the spills if
+killed; its output is a pure function of the spills.
+"""
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from data_prep.dedup import HashSet, first_occurrences
+from data_prep.pack import Packer
+from data_prep.readers import Unit
+from data_prep.shards import ShardWriter
+from data_prep.spill import iter_doc_batches, load_index
+
+SPLITS = ("train", "validation")
+
+
+@dataclass(frozen=True)
+class PackOptions:
+    chunk_bytes: int = 1024
+    cut_window: int | None = None
+    separator: bytes = b"\n"
+    val_fraction: float = 0.0
+    val_docs: int | None = None
+    shard_rows: int = 131072
+
+
+def dedup_masks(units: list[Unit], workdir: Path) -> list[np.ndarray]:
+    seen = HashSet()
+    return [first_occurrences(load_index(workdir, u.index)[1], seen) for u in units]
+
+
+def validation_threshold(units: list[Unit], workdir: Path, keeps: list[np.ndarray], options: PackOptions) -> int:
+    """Documents whose hash is below the threshold go to validation. The hash decides, so the draw
+    is the same whatever the workers, and duplicates can never straddle the two splits."""
+    if options.val_docs is None:
+        return min(int(options.val_fraction * 2**64), 2**64)
+    kept = np.concatenate([load_index(workdir, u.index)[1][k] for u, k in zip(units, keeps)] or [np.zeros(0, np.uint64)])
+    if options.val_docs >= len(kept):
+        return 2**64
+    return int(np.partition(kept, options.val_docs)[options.val_docs]) if options.val_docs else 0
+
+
+def assemble(units: list[Unit], workdir: Path, stage: Path, options: PackOptions,
+             on_unit: Callable[[int], None] = lambda _: None) -> tuple[dict, dict]:
+    """Write both splits under `stage`; return (per-split shard lists, per-source counts)."""
+    keeps = dedup_masks(units, workdir)
+    threshold = validation_threshold(units, workdir, keeps, options)
+    writers = {split: ShardWriter(stage / split, options.shard_rows) for split in SPLITS}
+    packers: dict[tuple[str, str], Packer] = {}
+    stats: dict[str, Counter] = defaultdict(Counter)
+    for unit, keep in zip(units, keeps):
+        lengths, hashes = load_index(workdir, unit.index)
+        to_validation = (hashes < np.uint64(threshold)) if threshold < 2**64 else np.ones(len(hashes), bool)
+        source = stats[unit.source]
+        source["duplicate"] += int((~keep).sum())
+        for first, docs in iter_doc_batches(workdir, unit.index, lengths):
+            in_batch = slice(first, first + len(docs))
+            for split, mask in (("train", keep[in_batch] & ~to_validation[in_batch]),
+                                ("validation", keep[in_batch] & to_validation[in_batch])):
+                chosen = [doc for doc, take in zip(docs, mask.tolist()) if take]
+                if not chosen:
+                    continue
+                source[f"docs_{split}"] += len(chosen)
+                packer = packers.setdefault((split, unit.source), Packer(options.chunk_bytes, options.cut_window, options.separator))
+                _emit(writers[split], packer.feed(chosen), unit.source, source, split)
+        on_unit(unit.index)
+    for (split, name), packer in sorted(packers.items()):
+        _emit(writers[split], packer.finish(), name, stats[name], split)
+        writers[split].end_shard()  # the short last chunk of a source ends its shard
+    return {split: writers[split].finish() for split in SPLITS}, stats
+
+
+def _emit(writer: ShardWriter, chunks: list[bytes], source: str, stats: Counter, split: str) -> None:
+    if chunks:
+        writer.add(chunks, source)
+        stats[f"chunks_{split}"] += len(chunks)
+        stats["bytes_out"] += sum(map(len, chunks))

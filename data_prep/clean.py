@@ -1,0 +1,69 @@
+"""Document cleaning: per-format tag stripping, control characters, NFC, whitespace, filters.
+
+NFC, never NFKC: NFKC rewrites compatibility jamo (ㅋ) and symbols (①, ㈜) that Korean text uses.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+_CRLF = re.compile(r"\r\n?|[\x0b\x0c\x85\u2028\u2029]")
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\u00ad\u200b\ufeff]+")
+_ODD_SPACE = "\t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000"
+_SPACES = re.compile(f"[ {_ODD_SPACE}]{{2,}}|[{_ODD_SPACE}]")
+_LINE_EDGE_SPACE = re.compile(r" +(?=\n)|(?<=\n) +")
+_BLANK_LINES = re.compile(r"\n{3,}")
+_HANGUL = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]+")
+# Modu spoken/messenger transcription marks: {laughing}, {clearing} ..., (()) for unintelligible
+# speech, ((word)) for an uncertain transcription (the word is kept).
+_MODU_SPEECH = re.compile(r"\{[a-z_ ]+\}|\(\(\s*\)\)")
+_MODU_UNSURE = re.compile(r"\(\(([^()]*)\)\)")
+# NIKL de-identification placeholders: &name&, &name2&, &address&, &tel-num& ...
+_DEID = re.compile(r"&[a-z][a-z0-9\-]*&")
+
+
+@dataclass(frozen=True)
+class CleanOptions:
+    min_chars: int = 1
+    min_hangul_ratio: float = 0.0
+    deid_tags: str = "keep"  # or "remove"
+
+
+def normalize(text: str) -> str:
+    """Format-independent cleaning: newlines, control characters, NFC, whitespace."""
+    text = _CRLF.sub("\n", text)
+    text = _CONTROL.sub("", text)
+    if not unicodedata.is_normalized("NFC", text):
+        text = unicodedata.normalize("NFC", text)
+    text = _SPACES.sub(" ", text)
+    text = _LINE_EDGE_SPACE.sub("", text)
+    text = _BLANK_LINES.sub("\n\n", text)
+    return text.strip()
+
+
+def strip_modu_tags(text: str, deid_tags: str) -> str:
+    text = _MODU_UNSURE.sub(r"\1", _MODU_SPEECH.sub("", text))
+    return _DEID.sub("", text) if deid_tags == "remove" else text
+
+
+def hangul_ratio(text: str) -> float:
+    """Share of Hangul (syllables and jamo) among the non-whitespace characters."""
+    letters = len(text) - text.count(" ") - text.count("\n")
+    if letters == 0:
+        return 0.0
+    return sum(len(run) for run in _HANGUL.findall(text)) / letters
+
+
+def clean(text: str, fmt: str, options: CleanOptions) -> tuple[str | None, str]:
+    """(clean text, "") or (None, drop reason)."""
+    if fmt == "modu":
+        text = strip_modu_tags(text, options.deid_tags)
+    text = normalize(text)
+    if not text:
+        return None, "empty"
+    if len(text) < options.min_chars:
+        return None, "too_short"
+    if options.min_hangul_ratio > 0 and hangul_ratio(text) < options.min_hangul_ratio:
+        return None, "low_hangul"
+    return text, ""

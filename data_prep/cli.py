@@ -1,0 +1,117 @@
+"""Command line: `python -m data_prep [prepare] ...`, `inspect DIR`, `merge OUT PART...`."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from pretrain.byte_vocab import raw_length_for_inputs
+
+from data_prep.assemble import PackOptions
+from data_prep.clean import CleanOptions
+from data_prep.inputs import InputError, parse_input
+from data_prep.merge import MergeError, merge
+from data_prep.prepare import OutputConflict, PrepareConfig, prepare
+from data_prep.readers import FORMATS, ReadOptions, UnknownFormat
+from data_prep.readers.json_docs import AIHUB_PRESETS
+from data_prep.sample import sample_inputs
+
+log = logging.getLogger("data_prep")
+COMMANDS = ("prepare", "inspect", "merge")
+
+
+def _prepare_parser(sub) -> None:
+    p = sub.add_parser("prepare", help="corpora -> packed shards (the default command)",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("inputs", nargs="*", help="PATH or NAME=PATH (file, directory or glob); NAME is the source column")
+    p.add_argument("-o", "--output", required=True, type=Path, help="output directory")
+    p.add_argument("--konlpy-sample", action="store_true", help="add the Korean constitution and bills konlpy ships")
+    g = p.add_argument_group("reading")
+    g.add_argument("--format", choices=FORMATS, help="reader for every input (default: detected per file)")
+    g.add_argument("--text-field", default="text", help="jsonl/parquet/arrow text field (dotted path for jsonl)")
+    g.add_argument("--doc-path", help="modu/aihub: JSON path of the documents, e.g. 'documents[]'")
+    g.add_argument("--text-path", help="modu/aihub: JSON path of a document's strings, e.g. 'text[][].sentence'")
+    g.add_argument("--aihub-preset", choices=sorted(AIHUB_PRESETS), help="a known AIHub layout (sets both paths)")
+    g.add_argument("--text-mode", choices=("line", "block", "file"), default="line",
+                   help="text: one document per line, per blank-line-separated block, or per file")
+    g.add_argument("--invalid-utf8", choices=("replace", "drop"), default="replace",
+                   help="records with invalid UTF-8: replace bad bytes with U+FFFD, or drop the record")
+    g = p.add_argument_group("cleaning")
+    g.add_argument("--min-chars", type=int, default=1, help="drop documents shorter than this (characters)")
+    g.add_argument("--min-hangul-ratio", type=float, default=0.0, help="drop documents whose Hangul share is lower (0 = off)")
+    g.add_argument("--deid-tags", choices=("keep", "remove"), default="keep", help="Modu de-identification tags (&name&)")
+    g = p.add_argument_group("packing and output")
+    size = g.add_mutually_exclusive_group()
+    size.add_argument("--chunk-bytes", type=int, default=1024, help="raw bytes per chunk")
+    size.add_argument("--input-length", type=int, help="chunk size whose span-corrupted inputs are exactly N (1024 -> 1193)")
+    g.add_argument("--cut-window", type=int, help="bytes before a chunk's end searched for a newline/sentence end/space "
+                                                  "(default: 1%% of the chunk, which keeps chunks >= 99%% full)")
+    g.add_argument("--separator", default="\\n", help="joins documents (escapes such as \\n are decoded)")
+    val = g.add_mutually_exclusive_group()
+    val.add_argument("--val-fraction", type=float, default=0.001, help="share of documents held out for validation")
+    val.add_argument("--val-docs", type=int, help="hold out exactly this many documents instead")
+    g.add_argument("--shard-rows", type=int, default=131072, help="chunks per shard file")
+    g = p.add_argument_group("scale")
+    g.add_argument("--workers", type=int, default=1, help="processes")
+    g.add_argument("--num-splits", type=int, default=1, help="machines sharing the job")
+    g.add_argument("--split-index", type=int, default=0, help="this machine's share, 0-based")
+    g.add_argument("--unit-mb", type=int, default=64, help="big line-based files are cut into units of this size")
+    g.add_argument("--strict", action="store_true", help="exit non-zero (and write no output) on any input problem")
+    g.add_argument("--overwrite", action="store_true", help="replace a different finished or unfinished run in OUTPUT")
+    g.add_argument("--keep-work", action="store_true", help="keep OUTPUT/.work (the per-unit spills) after success")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="data_prep", description="Korean corpora -> cleaned, deduplicated, packed "
+                                     "Arrow shards for byte-level T5 pretraining. The command defaults to 'prepare'.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _prepare_parser(sub)
+    p = sub.add_parser("inspect", help="print a finished output's manifest summary and sample chunks")
+    p.add_argument("directory", type=Path)
+    p.add_argument("--samples", type=int, default=3)
+    p = sub.add_parser("merge", help="combine finished outputs (e.g. per machine) into one dataset")
+    p.add_argument("output", type=Path)
+    p.add_argument("parts", nargs="+", type=Path)
+    return parser
+
+
+def _config(args: argparse.Namespace, argv: list[str]) -> PrepareConfig:
+    if args.num_splits < 1 or not 0 <= args.split_index < args.num_splits:
+        raise InputError(f"--split-index must be in [0, {args.num_splits})")
+    inputs = list(args.inputs) + (sample_inputs() if args.konlpy_sample else [])
+    if not inputs:
+        raise InputError("no inputs given (pass paths or --konlpy-sample)")
+    doc_path, text_path = AIHUB_PRESETS[args.aihub_preset] if args.aihub_preset else (args.doc_path, args.text_path)
+    chunk_bytes = raw_length_for_inputs(args.input_length) if args.input_length else args.chunk_bytes
+    return PrepareConfig(
+        inputs=[parse_input(arg) for arg in inputs], output=args.output, format=args.format,
+        read=ReadOptions(args.text_field, doc_path, text_path, args.text_mode, args.invalid_utf8),
+        clean=CleanOptions(args.min_chars, args.min_hangul_ratio, args.deid_tags),
+        pack=PackOptions(chunk_bytes, args.cut_window, args.separator.encode().decode("unicode_escape").encode("utf-8"),
+                         0.0 if args.val_docs is not None else args.val_fraction, args.val_docs, args.shard_rows),
+        workers=args.workers, num_splits=args.num_splits, split_index=args.split_index,
+        unit_bytes=args.unit_mb << 20, strict=args.strict, overwrite=args.overwrite, keep_work=args.keep_work,
+        command=["data_prep", *argv])
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
+        argv = ["prepare", *argv]
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="[data_prep] %(message)s", stream=sys.stderr)
+    try:
+        if args.command == "inspect":
+            from data_prep.inspect_cmd import inspect
+
+            print(inspect(args.directory, args.samples))
+            return 0
+        if args.command == "merge":
+            merge(args.output, args.parts, ["data_prep", *argv])
+            log.info("merged %d parts into %s", len(args.parts), args.output)
+            return 0
+        return prepare(_config(args, argv))
+    except (InputError, UnknownFormat, OutputConflict, MergeError, FileNotFoundError) as err:
+        log.error("error: %s", err)
+        return 1

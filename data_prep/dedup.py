@@ -1,0 +1,44 @@
+"""Exact document dedup over a whole run with 8 bytes of memory per unique document.
+
+Seen hashes live in a few sorted NumPy arrays (merged like an LSM tree: each level at least twice
+the next), so membership tests and inserts are vectorised per unit of work.
+The first occurrence in unit order wins, so the result does not depend on --workers.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+class HashSet:
+    def __init__(self) -> None:
+        self._levels: list[np.ndarray] = []
+
+    def __len__(self) -> int:
+        return sum(len(level) for level in self._levels)
+
+    def contains(self, hashes: np.ndarray) -> np.ndarray:
+        found = np.zeros(len(hashes), dtype=bool)
+        for level in self._levels:
+            pos = np.searchsorted(level, hashes).clip(max=len(level) - 1)
+            found |= level[pos] == hashes
+        return found
+
+    def add(self, hashes: np.ndarray) -> None:
+        """Insert hashes that are not yet present (callers pass unique, unseen ones)."""
+        if len(hashes) == 0:
+            return
+        self._levels.append(np.sort(hashes))
+        while len(self._levels) > 1 and len(self._levels[-2]) <= 2 * len(self._levels[-1]):
+            top = self._levels.pop()
+            self._levels[-1] = np.sort(np.concatenate([self._levels[-1], top]), kind="stable")
+
+
+def first_occurrences(hashes: np.ndarray, seen: HashSet) -> np.ndarray:
+    """Keep-mask of `hashes`: True for the first occurrence of each hash not already in `seen`;
+    adds the kept hashes to `seen`."""
+    keep = np.zeros(len(hashes), dtype=bool)
+    _, first = np.unique(hashes, return_index=True)
+    keep[first] = True
+    keep &= ~seen.contains(hashes)
+    seen.add(hashes[keep])
+    return keep

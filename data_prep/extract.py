@@ -1,0 +1,59 @@
+"""Phase 1, run by the workers: read one unit, clean its documents, spill them to the work dir.
+
+A unit's result is a pure function of the unit and the options, so any number of workers, in any
+order, produce the same spills.
+"""
+from __future__ import annotations
+
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from data_prep.clean import CleanOptions, clean
+from data_prep.readers import READERS, ReadContext, ReadOptions, Unit
+from data_prep.spill import SpillWriter
+
+_TRUNCATION_ERRORS = (EOFError, zipfile.BadZipFile, zlib.error)
+
+
+@dataclass(frozen=True)
+class ExtractJob:
+    unit: Unit
+    read: ReadOptions
+    clean: CleanOptions
+    workdir: Path
+
+
+def extract_unit(job: ExtractJob) -> dict:
+    """Process one unit; return (and store beside its spill) its counts."""
+    unit = job.unit
+    ctx = ReadContext(job.read)
+    spill = SpillWriter(job.workdir, unit.index)
+    docs_clean = 0
+    text_bytes = 0
+    location = unit.name
+    try:
+        for text, location in READERS[unit.fmt](unit, ctx):
+            if "\x00" in text:
+                ctx.problems.report("nul_bytes", location, f"{text.count(chr(0))} NUL character(s) removed")
+            cleaned, reason = clean(text, unit.fmt, job.clean)
+            if cleaned is None:
+                ctx.dropped[reason] += 1
+                continue
+            data = cleaned.encode("utf-8")
+            docs_clean += 1
+            text_bytes += len(data)
+            spill.add(data)
+    except _TRUNCATION_ERRORS as err:
+        ctx.problems.report("truncated_archive", f"{unit.name} after {location}", f"{type(err).__name__}: {err}; rest of unit skipped")
+    except Exception as err:  # noqa: BLE001 - any reader failure on bad bytes must not lose the rest of the run
+        ctx.problems.report("read_error", f"{unit.name} after {location}", f"{type(err).__name__}: {err}; rest of unit skipped")
+    # Every document the input holds is either spilled or dropped (by the reader or the cleaner).
+    meta = {"unit": unit.index, "source": unit.source, "bytes_in": unit.size,
+            "docs_read": docs_clean + sum(ctx.dropped.values()), "docs_clean": docs_clean,
+            "clean_bytes": text_bytes, "dropped": dict(ctx.dropped),
+            "problems": dict(ctx.problems.counts), "problem_samples": ctx.problems.samples}
+    spill.commit(meta)
+    return meta
+

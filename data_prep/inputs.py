@@ -1,0 +1,131 @@
+"""Input arguments -> the ordered list of work units.
+
+An argument is `PATH` or `NAME=PATH`; PATH is a file, a directory (all files below it, sorted,
+hidden ones skipped) or a glob. NAME is the `source` column of its documents (default: the file
+or directory name without extensions). Zip archives expand to their members. Big uncompressed
+line-based files are cut into newline-aligned byte ranges so several workers share them. The
+unit list depends only on the inputs and options, never on --workers.
+"""
+from __future__ import annotations
+
+import glob
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from data_prep.problems import Problems
+from data_prep.readers import LINE_FORMATS, Unit, detect_format
+from data_prep.readers.compression import ZIP_MAGIC, compression_of, strip_compression_suffix, wrap_decompress
+from data_prep.readers.detect import SNIFF_BYTES
+
+_NAMED = re.compile(r"^([A-Za-z0-9_.\-]+)=(.+)$")
+
+
+class InputError(ValueError):
+    """A missing input path or unusable input: the run stops before any work."""
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    source: str
+    pattern: str
+
+
+def parse_input(arg: str) -> InputSpec:
+    named = _NAMED.match(arg)
+    if named and not Path(arg).exists():
+        return InputSpec(named.group(1), named.group(2))
+    return InputSpec(default_source(Path(arg.rstrip("/"))), arg)
+
+
+def default_source(path: Path) -> str:
+    name = path.name if not glob.has_magic(path.name) else path.parent.name
+    name = strip_compression_suffix(name)
+    return name.split(".")[0] or "corpus"
+
+
+def expand(pattern: str) -> list[Path]:
+    """Files named by a path, directory or glob, sorted; InputError if there are none."""
+    if glob.has_magic(pattern):
+        paths = sorted(Path(p) for p in glob.glob(pattern, recursive=True))
+    else:
+        paths = [Path(pattern)]
+    if not paths or not paths[0].exists():
+        raise InputError(f"input not found: {pattern}")
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p, path)))
+        elif path.is_file():
+            files.append(path)
+    if not files:
+        raise InputError(f"input has no files: {pattern}")
+    return files
+
+
+def _hidden(path: Path, root: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def plan_units(specs: list[InputSpec], fmt: str | None, text_mode: str, unit_bytes: int,
+               problems: Problems) -> list[Unit]:
+    """Every unit of every input, in input order; unreadable archives are reported and skipped."""
+    pending: list[tuple] = []
+    for spec in specs:
+        for path in expand(spec.pattern):
+            pending.extend(_file_units(path, spec.source, fmt, text_mode, unit_bytes, problems))
+    return [Unit(i, *fields) for i, fields in enumerate(pending)]
+
+
+def _file_units(path: Path, source: str, fmt: str | None, text_mode: str, unit_bytes: int,
+                problems: Problems) -> list[tuple]:
+    with open(path, "rb") as raw:
+        magic = raw.read(4)
+    if magic == ZIP_MAGIC:
+        return _zip_units(path, source, fmt, problems)
+    head = _sniff(path, magic)
+    kind = fmt or detect_format(path.name, head)
+    size = path.stat().st_size
+    splittable = kind in LINE_FORMATS and (kind == "jsonl" or text_mode == "line") and compression_of(magic) is None
+    if not splittable or size <= unit_bytes:
+        return [(str(path), source, kind, size)]
+    return [(str(path), source, kind, min(unit_bytes, size - start), None, start, min(start + unit_bytes, size))
+            for start in range(0, size, unit_bytes)]
+
+
+def _sniff(path: Path, magic: bytes) -> bytes:
+    with open(path, "rb") as raw:
+        stream = wrap_decompress(raw, magic)
+        try:
+            return stream.read(SNIFF_BYTES)
+        except (OSError, EOFError):
+            return b""
+
+
+def _zip_units(path: Path, source: str, fmt: str | None, problems: Problems) -> list[tuple]:
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as err:
+        problems.report("truncated_archive", str(path), f"unreadable zip ({err}); skipped")
+        return []
+    units = []
+    with archive:
+        for info in sorted(archive.infolist(), key=lambda i: i.filename):
+            if info.is_dir() or any(part.startswith((".", "__MACOSX")) for part in Path(info.filename).parts):
+                continue
+            try:
+                with archive.open(info) as member:
+                    head = member.read(4)
+                    member_head = wrap_decompress(archive.open(info), head).read(SNIFF_BYTES)
+            except (zipfile.BadZipFile, OSError, EOFError) as err:
+                problems.report("truncated_archive", f"{path}::{info.filename}", f"unreadable member ({err}); skipped")
+                continue
+            kind = fmt or detect_format(info.filename, member_head)
+            units.append((str(path), source, kind, info.compress_size, info.filename))
+    return units
+
+
+def select_split(units: list[Unit], num_splits: int, split_index: int) -> list[Unit]:
+    """Round-robin share `split_index` of `num_splits`: balanced, and a pure function of the unit list."""
+    return [u for u in units if u.index % num_splits == split_index]

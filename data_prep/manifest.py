@@ -1,0 +1,67 @@
+"""manifest.json: what was run, on what, and what came out (counts, shard checksums), plus the
+end-of-run summary table printed from it."""
+from __future__ import annotations
+
+import platform
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+def versions() -> dict:
+    from data_prep import __version__
+
+    return {"data_prep": __version__, "python": platform.python_version(), "pyarrow": pa.__version__,
+            "numpy": np.__version__}
+
+
+def source_counts(metas: list[dict], assembled: dict[str, Counter]) -> dict[str, dict]:
+    """Per source: documents read / kept / dropped by reason, bytes in and out, chunks per split."""
+    sources: dict[str, dict] = {}
+    for meta in metas:
+        entry = sources.setdefault(meta["source"], {"files": 0, "docs_read": 0, "dropped": Counter(), "bytes_in": 0,
+                                                    "problems": Counter()})
+        entry["files"] += 1
+        entry["docs_read"] += meta["docs_read"]
+        entry["bytes_in"] += meta["bytes_in"]
+        entry["dropped"].update(meta["dropped"])
+        entry["problems"].update(meta["problems"])
+    for name, entry in sources.items():
+        counts = assembled.get(name, Counter())
+        if counts["duplicate"]:
+            entry["dropped"]["duplicate"] = counts["duplicate"]
+        entry["docs_kept"] = counts["docs_train"] + counts["docs_validation"]
+        entry["docs_validation"] = counts["docs_validation"]
+        entry["bytes_out"] = counts["bytes_out"]
+        entry["chunks"] = {"train": counts["chunks_train"], "validation": counts["chunks_validation"]}
+        entry["dropped"] = dict(sorted(entry["dropped"].items()))
+        entry["problems"] = dict(sorted(entry["problems"].items()))
+    return dict(sorted(sources.items()))
+
+
+def summary_table(manifest: dict) -> str:
+    header = f"{'source':<16} {'files':>6} {'docs read':>10} {'kept':>10} {'dropped':>9} {'MB in':>9} {'MB out':>9} " \
+             f"{'train':>9} {'valid':>7} {'problems':>8}"
+    lines = [header, "-" * len(header)]
+    for name, s in manifest["sources"].items():
+        lines.append(f"{name[:16]:<16} {s['files']:>6} {s['docs_read']:>10} {s['docs_kept']:>10} "
+                     f"{sum(s['dropped'].values()):>9} {s['bytes_in'] / 1e6:>9.1f} {s['bytes_out'] / 1e6:>9.1f} "
+                     f"{s['chunks']['train']:>9} {s['chunks']['validation']:>7} {sum(s['problems'].values()):>8}")
+    splits = manifest["splits"]
+    lines.append(f"chunks: train {splits['train']['rows']} in {len(splits['train']['shards'])} shard(s), "
+                 f"validation {splits['validation']['rows']}; chunk_bytes {manifest['chunk_bytes']}; "
+                 f"problems {sum(manifest['problems'].values())}")
+    return "\n".join(lines)
+
+
+def split_summary(shards: list[dict]) -> dict:
+    return {"rows": sum(s["rows"] for s in shards), "bytes": sum(s["bytes"] for s in shards), "shards": shards}
+
+
+def is_complete(out: Path) -> bool:
+    return (out / MANIFEST).exists()

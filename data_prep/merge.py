@@ -1,0 +1,100 @@
+"""`data_prep merge OUT PART...`: combine finished outputs (e.g. one per machine of a
+--num-splits run) into one dataset. Shards are hard-linked (copied across file systems) in the
+order the parts are given, each checked against its part's sha256. Counts are summed. Documents
+are not deduplicated across parts: each part deduplicated its own share of the inputs.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections import Counter
+from pathlib import Path
+
+from data_prep.assemble import SPLITS
+from data_prep.manifest import FORMAT_VERSION, MANIFEST, split_summary, versions
+from data_prep.prepare import publish
+from data_prep.shards import sha256_file, shard_name, write_split_metadata
+
+
+class MergeError(ValueError):
+    pass
+
+
+def merge(out: Path, parts: list[Path], command: list[str]) -> dict:
+    manifests = [_load(part) for part in parts]
+    chunk_sizes = {m["chunk_bytes"] for m in manifests}
+    if len(chunk_sizes) != 1:
+        raise MergeError(f"parts have different chunk_bytes {sorted(chunk_sizes)}; they cannot be one dataset")
+    stage = out / ".merge"
+    shutil.rmtree(stage, ignore_errors=True)
+    splits = {split: _merge_split(stage / split, split, parts, manifests) for split in SPLITS}
+    merged = {
+        "format_version": FORMAT_VERSION,
+        "chunk_bytes": chunk_sizes.pop(),
+        "separator": manifests[0]["separator"],
+        "command": command,
+        "versions": versions(),
+        "merged_from": [{"path": str(p), "fingerprint": m["fingerprint"], "command": m["command"],
+                         "num_splits": m["num_splits"], "split_index": m["split_index"]} for p, m in zip(parts, manifests)],
+        "sources": _sum_sources([m["sources"] for m in manifests]),
+        "dropped": _sum_flat([m["dropped"] for m in manifests]),
+        "problems": _sum_flat([m["problems"] for m in manifests]),
+        "problem_samples": [s for m in manifests for s in m["problem_samples"]][:200],
+        "splits": splits,
+    }
+    publish(out, stage, merged)
+    shutil.rmtree(stage, ignore_errors=True)
+    return merged
+
+
+def _load(part: Path) -> dict:
+    path = part / MANIFEST
+    if not path.exists():
+        raise MergeError(f"{part} is not a finished data_prep output (no {MANIFEST})")
+    manifest = json.loads(path.read_text("utf-8"))
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise MergeError(f"{part}: format_version {manifest.get('format_version')} is not {FORMAT_VERSION}")
+    return manifest
+
+
+def _merge_split(stage: Path, split: str, parts: list[Path], manifests: list[dict]) -> dict:
+    stage.mkdir(parents=True)
+    found = [(part / split / s["file"], s) for part, m in zip(parts, manifests) for s in m["splits"][split]["shards"]]
+    nonempty = [(path, shard) for path, shard in found if shard["rows"]] or found[:1]
+    shards = []
+    for i, (path, shard) in enumerate(nonempty):
+        if sha256_file(path) != shard["sha256"]:
+            raise MergeError(f"{path}: sha256 does not match its manifest (corrupt or modified shard)")
+        target = stage / shard_name(i, len(nonempty))
+        _link_or_copy(path, target)
+        shards.append({**shard, "file": target.name})
+    write_split_metadata(stage, shards)
+    return split_summary(shards)
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+def _sum_flat(dicts: list[dict]) -> dict:
+    total: Counter = Counter()
+    for d in dicts:
+        total.update(d)
+    return dict(sorted(total.items()))
+
+
+def _sum_sources(all_sources: list[dict]) -> dict:
+    merged: dict[str, dict] = {}
+    for sources in all_sources:
+        for name, entry in sources.items():
+            target = merged.setdefault(name, {})
+            for key, value in entry.items():
+                if isinstance(value, dict):
+                    target[key] = _sum_flat([target.get(key, {}), value])
+                else:
+                    target[key] = target.get(key, 0) + value
+    return dict(sorted(merged.items()))

@@ -1,0 +1,188 @@
+"""`data_prep prepare`: plan units, extract them in parallel (phase 1, resumable per unit),
+assemble shards (phase 2), publish atomically.
+
+Work directory OUT/.work holds the spills and the run's fingerprint. The published output is
+OUT/train, OUT/validation and, written last, OUT/manifest.json: a directory without a manifest is
+incomplete and is replaced by the next run.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import multiprocessing
+import shutil
+import sys
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from data_prep.assemble import SPLITS, PackOptions, assemble
+from data_prep.atomic import write_json
+from data_prep.clean import CleanOptions
+from data_prep.extract import ExtractJob, extract_unit
+from data_prep.inputs import InputError, InputSpec, plan_units, select_split
+from data_prep.manifest import FORMAT_VERSION, MANIFEST, source_counts, split_summary, summary_table, versions
+from data_prep.problems import Problems
+from data_prep.progress import Progress
+from data_prep.readers import ReadOptions, Unit
+from data_prep.spill import load_meta
+
+log = logging.getLogger("data_prep")
+WORK = ".work"
+
+
+@dataclass(frozen=True)
+class PrepareConfig:
+    inputs: list[InputSpec]
+    output: Path
+    format: str | None = None
+    read: ReadOptions = field(default_factory=ReadOptions)
+    clean: CleanOptions = field(default_factory=CleanOptions)
+    pack: PackOptions = field(default_factory=PackOptions)
+    workers: int = 1
+    num_splits: int = 1
+    split_index: int = 0
+    unit_bytes: int = 64 << 20
+    strict: bool = False
+    overwrite: bool = False
+    keep_work: bool = False
+    command: list[str] = field(default_factory=list)
+
+
+class OutputConflict(RuntimeError):
+    pass
+
+
+def fingerprint(config: PrepareConfig, units: list[Unit]) -> str:
+    """Hash of everything that decides the output: a rerun resumes only if it matches."""
+    decisive = {"read": asdict(config.read), "clean": asdict(config.clean),
+                "pack": {**asdict(config.pack), "separator": config.pack.separator.hex()},
+                "splits": [config.num_splits, config.split_index], "units": [asdict(u) for u in units]}
+    return hashlib.sha256(json.dumps(decisive, sort_keys=True).encode()).hexdigest()
+
+
+def prepare(config: PrepareConfig) -> int:
+    """Run the whole job; return the process exit code."""
+    problems = Problems()
+    units = select_split(plan_units(config.inputs, config.format, config.read.text_mode, config.unit_bytes, problems),
+                         config.num_splits, config.split_index)
+    if not units:
+        raise InputError("no input units to process (empty inputs or split)")
+    key = fingerprint(config, units)
+    out, work = config.output, config.output / WORK
+    if _already_done(out, key, config.overwrite):
+        log.info("%s is already complete for this command; nothing to do", out)
+        shutil.rmtree(work, ignore_errors=True)
+        return 0
+    _claim_work_dir(work, key, config.overwrite)
+    metas = _extract_all(units, config, work)
+    for meta in metas:
+        problems.merge(meta["problems"], [])
+    if config.strict and problems.total:
+        log.error("--strict: %d input problem(s) (%s); no output written. The extracted units are kept in %s, "
+                  "so a rerun resumes.", problems.total, dict(problems.counts), work)
+        return 2
+    stage = work / "stage"
+    shutil.rmtree(stage, ignore_errors=True)
+    by_index = {meta["unit"]: meta for meta in metas}
+    progress = Progress(sum(meta["clean_bytes"] for meta in metas), "assemble")
+    shards, assembled = assemble(units, work, stage, config.pack, on_unit=lambda index: progress.update(
+        by_index[index]["clean_bytes"], by_index[index]["docs_clean"]))
+    progress.close()
+    manifest = _manifest(config, units, key, metas, problems, shards, assembled)
+    publish(out, stage, manifest)
+    if not config.keep_work:
+        shutil.rmtree(work, ignore_errors=True)
+    print(summary_table(manifest), file=sys.stderr)
+    return 0
+
+
+def _already_done(out: Path, key: str, overwrite: bool) -> bool:
+    manifest_path = out / MANIFEST
+    if not manifest_path.exists():
+        return False
+    if json.loads(manifest_path.read_text("utf-8")).get("fingerprint") == key:
+        return not overwrite
+    if not overwrite:
+        raise OutputConflict(f"{out} already holds a dataset made by a different command or inputs; "
+                             "pass --overwrite to replace it or choose another output directory")
+    manifest_path.unlink()
+    return False
+
+
+def _claim_work_dir(work: Path, key: str, overwrite: bool) -> None:
+    stamp = work / "fingerprint"
+    if stamp.exists() and stamp.read_text().strip() != key:
+        if not overwrite:
+            raise OutputConflict(f"{work} holds an unfinished run of a different command or inputs; rerun that "
+                                 "command to resume it, or pass --overwrite to discard it")
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    for tmp in work.glob("*.tmp"):
+        tmp.unlink()
+    stamp.write_text(key + "\n")
+
+
+def _extract_all(units: list[Unit], config: PrepareConfig, work: Path) -> list[dict]:
+    metas: dict[int, dict] = {}
+    for unit in units:
+        meta = load_meta(work, unit.index)
+        if meta is not None:
+            metas[unit.index] = meta
+    pending = [ExtractJob(u, config.read, config.clean, work) for u in units if u.index not in metas]
+    if metas:
+        log.info("resuming: %d of %d units already extracted", len(metas), len(units))
+    progress = Progress(sum(job.unit.size for job in pending), "extract")
+    if config.workers <= 1 or len(pending) <= 1:
+        results = map(extract_unit, pending)
+        _collect(results, metas, progress)
+    else:
+        with multiprocessing.get_context("fork").Pool(config.workers) as pool:
+            _collect(pool.imap_unordered(extract_unit, pending), metas, progress)
+    progress.close()
+    return [metas[u.index] for u in units]
+
+
+def _collect(results, metas: dict[int, dict], progress: Progress) -> None:
+    for meta in results:
+        metas[meta["unit"]] = meta
+        progress.update(meta["bytes_in"], meta["docs_read"])
+
+
+def _manifest(config: PrepareConfig, units: list[Unit], key: str, metas: list[dict], problems: Problems,
+              shards: dict, assembled: dict) -> dict:
+    samples = problems.samples + [s for meta in metas for s in meta["problem_samples"]]
+    sources = source_counts(metas, assembled)
+    dropped: Counter = Counter()
+    for entry in sources.values():
+        dropped.update(entry["dropped"])
+    return {
+        "format_version": FORMAT_VERSION,
+        "chunk_bytes": config.pack.chunk_bytes,
+        "cut_window": config.pack.cut_window,
+        "separator": config.pack.separator.decode("utf-8"),
+        "command": config.command,
+        "versions": versions(),
+        "fingerprint": key,
+        "num_splits": config.num_splits,
+        "split_index": config.split_index,
+        "options": {"read": asdict(config.read), "clean": asdict(config.clean),
+                    "val_fraction": config.pack.val_fraction, "val_docs": config.pack.val_docs,
+                    "shard_rows": config.pack.shard_rows},
+        "inputs": [{"path": u.path, "member": u.member, "range": None if u.start is None else [u.start, u.end],
+                    "source": u.source, "format": u.fmt, "bytes": u.size} for u in units],
+        "sources": sources,
+        "dropped": dict(sorted(dropped.items())),
+        "problems": dict(sorted(problems.counts.items())),
+        "problem_samples": samples[:200],
+        "splits": {split: split_summary(shards[split]) for split in SPLITS},
+    }
+
+
+def publish(out: Path, stage: Path, manifest: dict) -> None:
+    """Move the staged splits into place, then write the manifest: its presence means complete."""
+    for split in SPLITS:
+        shutil.rmtree(out / split, ignore_errors=True)
+        (stage / split).replace(out / split)
+    write_json(out / MANIFEST, manifest)

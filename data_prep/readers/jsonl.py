@@ -1,0 +1,55 @@
+"""JSON Lines: one object per line, text at a dotted field (`--text-field`, e.g. `text` or `meta.body`).
+
+Also reads WikiExtractor `--json` output, whose lines are `{id, revid, url, title, text}`.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+from data_prep.readers.base import Doc, ReadContext, Unit, iter_lines
+from data_prep.readers.jsonpath import parse_path, select
+
+
+def read_jsonl(unit: Unit, ctx: ReadContext) -> Iterator[Doc]:
+    field = ctx.options.text_field
+    steps = parse_path(field)
+    for location, line in iter_lines(unit):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except UnicodeDecodeError:
+            text_line = ctx.decode(line, location)
+            if text_line is None:
+                continue
+            record = _loads(text_line, location, ctx)
+        except json.JSONDecodeError as err:
+            ctx.problems.report("malformed_json", location, f"column {err.colno}: {err.msg}")
+            continue
+        if record is None:
+            continue
+        text = texts_at(record, steps, field, location, ctx)
+        if text is not None:
+            yield text, location
+
+
+def _loads(line: str, location: str, ctx: ReadContext):
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as err:
+        ctx.problems.report("malformed_json", location, f"column {err.colno}: {err.msg}")
+        return None
+
+
+def texts_at(record, steps, path: str, location: str, ctx: ReadContext) -> str | None:
+    """The strings at `path` in `record` joined by newlines; a missing or non-text field is reported."""
+    missing: list[str] = []
+    values = list(select(record, steps, missing))
+    strings = [v for v in values if isinstance(v, str)]
+    if len(strings) != len(values):
+        ctx.problems.report("bad_field", location, f"field '{path}' holds a non-string value")
+    if not values and missing:
+        ctx.problems.report("missing_field", location, f"record has no field '{missing[0]}' (text path '{path}')")
+        return None
+    return "\n".join(strings)

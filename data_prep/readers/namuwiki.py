@@ -1,0 +1,44 @@
+"""Namuwiki dump: one JSON array (> 8 GB) of `{namespace, title, text, contributors}`, streamed
+with ijson (yajl2_c) so memory stays flat; a single record object is read too. Only namespace 0
+(articles) is kept; redirects are dropped; namumark is stripped."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import ijson
+
+from data_prep.readers.base import Doc, ReadContext, Unit, open_unit
+from data_prep.readers.namumark import is_redirect, strip_namumark
+
+
+def read_namuwiki(unit: Unit, ctx: ReadContext) -> Iterator[Doc]:
+    with open_unit(unit) as stream:
+        first = _first_byte(stream)
+        prefix = "item" if first == b"[" else ""
+        index = -1
+        try:
+            for index, record in enumerate(ijson.items(stream, prefix, use_float=True)):
+                doc = _article(record, f"{unit.name}[{index}]", ctx)
+                if doc is not None:
+                    yield doc
+        except (ijson.JSONError, UnicodeDecodeError) as err:
+            ctx.problems.report("malformed_json", f"{unit.name}[{index + 1}]", f"{err}; rest of file skipped")
+
+
+def _first_byte(stream) -> bytes:
+    """The first non-blank byte, read through a peekable buffer so the stream stays at its start."""
+    head = stream.peek(64) if hasattr(stream, "peek") else b""
+    return head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+
+
+def _article(record, location: str, ctx: ReadContext) -> Doc | None:
+    if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+        ctx.problems.report("missing_field", location, "record has no string field 'text'")
+        return None
+    if str(record.get("namespace", "0")) != "0":
+        ctx.dropped["namespace"] += 1
+        return None
+    if is_redirect(record["text"]):
+        ctx.dropped["redirect"] += 1
+        return None
+    return strip_namumark(record["text"]), f"{location} {record.get('title', '')!r}"
