@@ -1,0 +1,491 @@
+"""GBSWT5: ETRI's GBST-T5 (Charformer GBST on a byte-level T5 encoder) on transformers 5.
+
+Self-contained on purpose (torch/transformers imports plus the sibling config): `save_pretrained`
+ships this file as remote code. Parameter names and shapes are exactly those of ETRI's gbswt5, so
+released checkpoints load with `strict=True` and ETRI's code loads ours (DESIGN.md section 4).
+
+Decisions about the reference implementation's quirks (DESIGN.md section 4), tested in
+tests/test_model*.py:
+- Pad embeddings are zeroed before the positional convolution, so a sequence's output does not
+  depend on the padding that follows it. On unpadded input with an all-ones mask this is the
+  reference algorithm exactly.
+- `attention_mask=None` means "every byte is valid", i.e. the same as an all-ones mask (the
+  reference instead averaged its own block padding into the means when no mask was given).
+- New GBST parameters are always initialised explicitly (`GBST.reset_parameters`), never left as
+  uninitialised memory.
+- z-loss is the per-token mean of logsumexp(logits)^2 over the non-ignored labels (T5X/Mesh TF);
+  the reference squared one logsumexp over all flattened logits, which depends on batch shape.
+- GBST's scoring (block scores, softmax over block sizes, consensus attention) runs in float32 (or
+  wider) whatever the model dtype, so bf16 works on CPU and GPU without autocast tricks.
+- The encoder stack is our own subclass of transformers' T5Stack fed by GBST; the reference's
+  stack needs transformers 4.39-4.45.
+
+GBST is computed in an algebraically equivalent but cheaper order than the reference: the 1x1
+projection and the candidate scoring are linear, so scores are computed from one dot product per
+byte and the projection is applied after downsampling (on s/3 positions instead of s); the block
+means, candidate mixture and downsampling collapse into one small banded matrix product per block
+size. No candidate tensor of shape (b, s, blocks, d) is ever materialised.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from functools import reduce
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import ByT5Tokenizer, GenerationMixin, T5ForConditionalGeneration
+from transformers import initialization as init
+from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput
+from transformers.models.t5.modeling_t5 import T5PreTrainedModel, T5Stack
+from transformers.utils.hub import is_offline_mode
+
+from .configuration_gbswt5 import GBSWT5Config
+
+# T5 config fields a warm start takes from the ByT5 checkpoint.
+_T5_FIELDS = (
+    "vocab_size", "d_model", "d_kv", "d_ff", "num_layers", "num_decoder_layers", "num_heads",
+    "relative_attention_num_buckets", "relative_attention_max_distance", "layer_norm_epsilon",
+    "initializer_factor", "feed_forward_proj", "pad_token_id", "eos_token_id", "decoder_start_token_id",
+)
+# GBST settings of the released GBST-KEByT5 models; pretraining ran without dropout.
+_WARM_START_DEFAULTS = dict(
+    subword_blocks=((1, 0), (2, 0), (3, 0), (6, 0), (9, 0)), downsample_factor=3, score_consensus_attn=True,
+    z_loss=1e-4, gbst_batchnorm=False, dropout_rate=0.0,
+)
+
+
+def _lcm(*numbers: int) -> int:
+    return reduce(lambda a, b: a * b // math.gcd(a, b), numbers, 1)
+
+
+class _PositionalConv(nn.Module):
+    """Depthwise Conv1d(D, D, K) then pointwise Conv1d(D, D, 1): ETRI's `Depthwise1dConv` parameters."""
+
+    def __init__(self, dim: int, kernel_size: int) -> None:
+        super().__init__()
+        self.convol = nn.Conv1d(dim, dim, kernel_size, groups=dim)
+        self.proj = nn.Conv1d(dim, dim, 1)
+
+
+class GBST(nn.Module):
+    """Gradient-based subword tokenisation (DESIGN.md section 4): bytes (b, s) -> (b, ceil(s/ds), D).
+
+    `forward(input_ids, attention_mask)` returns the downsampled hidden states and the downsampled
+    mask (a group of `downsample_factor` bytes is valid if any byte in it is valid).
+    """
+
+    def __init__(
+        self,
+        embeds: nn.Embedding,
+        block_sizes: tuple[int, ...] = (1, 2, 3, 6, 9),
+        downsample_factor: int = 3,
+        score_consensus_attn: bool = True,
+    ) -> None:
+        super().__init__()
+        dim = embeds.embedding_dim
+        self.block_sizes = tuple(int(m) for m in block_sizes)
+        self.max_block_size = max(self.block_sizes)
+        if not 1 <= downsample_factor <= self.max_block_size:
+            raise ValueError(f"downsample_factor {downsample_factor} must be in [1, largest block size {self.max_block_size}]")
+        self.downsample_factor = int(downsample_factor)
+        self.score_consensus_attn = score_consensus_attn
+        # The reference pads to lcm(block sizes); the downsample factor joins it so that the final
+        # truncation to ceil(s/ds)*ds can never exceed the padded length (the reference crashed there).
+        self.pad_multiple = _lcm(*self.block_sizes, self.downsample_factor)
+        self.embeds = embeds  # the model's shared byte table (tied, not copied)
+        # Container keys reproduce ETRI's nn.Sequential indices: positional_convol.2.*, cand_scoring.0.*
+        self.positional_convol = nn.ModuleDict({"2": _PositionalConv(dim, self.max_block_size)})
+        self.cand_scoring = nn.ModuleList([nn.Linear(dim, 1)])
+
+    @property
+    def conv(self) -> _PositionalConv:
+        return self.positional_convol["2"]
+
+    def reset_parameters(self, factor: float = 1.0) -> None:
+        """Identity initialisation: the positional conv passes byte t through (tap 0 = 1), the
+        projection is the identity, biases are zero, and the scorer is N(0, factor / sqrt(D)).
+
+        A warm-started model therefore starts from ByT5's own embedding scale (block means of
+        byte embeddings) instead of the reference's N(0, 1) weights, which multiply it by ~sqrt(D),
+        and nothing is left uninitialised. Uses transformers' init helpers, which skip tensors
+        already loaded from a checkpoint.
+        """
+        conv = self.conv
+        tap0 = torch.zeros_like(conv.convol.weight)
+        tap0[:, 0, 0] = 1.0
+        init.copy_(conv.convol.weight, tap0)
+        init.zeros_(conv.convol.bias)
+        eye = torch.eye(conv.proj.weight.shape[0], device=conv.proj.weight.device, dtype=conv.proj.weight.dtype)
+        init.copy_(conv.proj.weight, eye.unsqueeze(-1))
+        init.zeros_(conv.proj.bias)
+        init.normal_(self.cand_scoring[0].weight, mean=0.0, std=factor * conv.proj.weight.shape[0] ** -0.5)
+        init.zeros_(self.cand_scoring[0].bias)
+
+    def downsample_mask(self, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Byte-level mask (b, s) -> (b, ceil(s/ds)) mask of the GBST output, same dtype."""
+        ds = self.downsample_factor
+        groups = -(-attention_mask.shape[1] // ds)
+        valid = F.pad(attention_mask.bool(), (0, groups * ds - attention_mask.shape[1]))
+        return valid.view(valid.shape[0], groups, ds).any(-1).to(attention_mask.dtype)
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        b, s = input_ids.shape
+        ds, kernel = self.downsample_factor, self.max_block_size
+        n = -(-s // self.pad_multiple) * self.pad_multiple
+        groups = -(-s // ds)
+        out_mask_dtype = attention_mask.dtype if attention_mask is not None else torch.bool
+        if attention_mask is None:
+            valid = torch.ones(b, s, dtype=torch.bool, device=input_ids.device)
+        else:
+            valid = attention_mask.bool()
+
+        # 1-2. Embed, zero the pads (quirk fix: padding invariance), depthwise conv over bytes t..t+K-1.
+        x = self.embeds(input_ids) * valid.unsqueeze(-1).to(self.embeds.weight.dtype)
+        x = F.pad(x.transpose(1, 2), (0, n - s + kernel - 1))
+        conv = self.conv
+        h = F.conv1d(x, conv.convol.weight, conv.convol.bias, groups=x.shape[1]).transpose(1, 2).contiguous()
+
+        # 3. Block padding; float mask for counts and weights.
+        score_dtype = torch.promote_types(h.dtype, torch.float32)
+        maskf = F.pad(valid, (0, n - s)).to(score_dtype)
+
+        # 5. Candidate scores: Linear(mean(proj(h))) == mean(w_eff . h) + b_eff on valid blocks.
+        proj_w = conv.proj.weight[:, :, 0]
+        scorer = self.cand_scoring[0]
+        w_eff = (scorer.weight.to(score_dtype) @ proj_w.to(score_dtype)).squeeze(0)
+        b_eff = (scorer.weight.to(score_dtype) @ conv.proj.bias.to(score_dtype) + scorer.bias.to(score_dtype)).squeeze(0)
+        u = (h.to(score_dtype) @ w_eff) * maskf
+        scores, inv_counts = [], []
+        for m in self.block_sizes:
+            counts = maskf.view(b, n // m, m).sum(-1)
+            score = u.view(b, n // m, m).sum(-1) / counts.clamp(min=1.0) + b_eff
+            score = score.masked_fill(counts == 0, -torch.finfo(score_dtype).max)
+            scores.append(score.repeat_interleave(m, dim=1))
+            inv_counts.append((1.0 / counts.clamp(min=1.0)).repeat_interleave(m, dim=1))
+        probs = torch.stack(scores, dim=-1).softmax(dim=-1)
+
+        # 6. Consensus attention softmax(P P^T) P over valid positions. Rows of pads are never used
+        # (they are masked out of the downsampling); a sequence with no valid byte attends to all
+        # positions so that no row is empty.
+        if self.score_consensus_attn:
+            keys = maskf.bool()
+            keys = keys | ~keys.any(-1, keepdim=True)
+            probs = F.scaled_dot_product_attention(
+                probs.unsqueeze(1), probs.unsqueeze(1), probs.unsqueeze(1),
+                attn_mask=keys[:, None, None, :], scale=1.0,
+            ).squeeze(1)
+
+        # 4+7. Weighted candidate mixture and masked mean over groups of ds, as one banded matrix
+        # per block size m: within a window of lcm(m, ds) bytes, output group g gets
+        # sum_t in g [valid_t p_m(t) / n_g] * sum_t' in block(t) [valid_t' / n_block] h_t'.
+        group_counts = maskf.view(b, n // ds, ds).sum(-1)
+        weights = probs * (maskf / group_counts.clamp(min=1.0).repeat_interleave(ds, dim=1)).unsqueeze(-1)
+        mixed = h.new_zeros(b, n // ds, h.shape[-1])
+        for i, m in enumerate(self.block_sizes):
+            window = _lcm(m, ds)
+            pos = torch.arange(window, device=h.device)
+            pair = (pos // ds) * (window // m) + pos // m  # (group, block) of each byte in the window
+            indicator = F.one_hot(pair, (window // ds) * (window // m)).to(score_dtype)
+            per_block = (weights[..., i].reshape(b, n // window, window) @ indicator).view(
+                b, n // window, window // ds, window // m
+            )
+            band = per_block.repeat_interleave(m, dim=-1) * (maskf * inv_counts[i]).view(b, n // window, 1, window)
+            mixed = mixed + (band.to(h.dtype) @ h.view(b, n // window, window, -1)).view(b, n // ds, -1)
+
+        # Projection after downsampling (it commutes with the convex mixture; its bias survives
+        # only in groups with a valid byte, as the reference's masked mean gives 0 elsewhere).
+        mixed = mixed[:, :groups]
+        group_valid = group_counts[:, :groups] > 0
+        out = F.linear(mixed, proj_w, conv.proj.bias) * group_valid.unsqueeze(-1).to(mixed.dtype)
+        return out, group_valid.to(out_mask_dtype)
+
+
+@dataclass
+class GBSWT5EncoderOutput(BaseModelOutput):
+    """Encoder output plus the downsampled mask the decoder's cross-attention needs."""
+
+    attention_mask: torch.Tensor | None = None
+
+
+class GBSWT5PreTrainedModel(T5PreTrainedModel):
+    config_class = GBSWT5Config
+    config: GBSWT5Config
+
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        factor = self.config.initializer_factor
+        if isinstance(module, GBSWT5ForConditionalGeneration):
+            init.normal_(module.shared.weight, mean=0.0, std=factor * 1.0)
+            if not self.config.tie_word_embeddings:
+                init.normal_(module.lm_head.weight, mean=0.0, std=factor * 1.0)
+        elif isinstance(module, GBST):
+            module.reset_parameters(factor)
+
+
+class GBSWT5EncoderStack(T5Stack):
+    """T5 encoder blocks over GBST's downsampled sequence (relative positions in downsampled steps)."""
+
+    def __init__(self, config: GBSWT5Config, shared: nn.Embedding) -> None:
+        if config.gbst_batchnorm:
+            raise NotImplementedError("gbst_batchnorm (experimental in ETRI's code, unused by released models) is not supported")
+        if config.subword_blocks is not None and any(offset for _, offset in config.subword_blocks):
+            raise NotImplementedError("subword_blocks with a non-zero offset are not supported (released models use offset 0)")
+        super().__init__(config)
+        self.embed_tokens = GBST(shared, config.block_sizes, config.downsample_factor, config.score_consensus_attn)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        **kwargs,
+    ) -> GBSWT5EncoderOutput:
+        """Bytes -> GBST -> T5 blocks. `inputs_embeds` means already-downsampled GBST output with its mask."""
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("pass exactly one of input_ids or inputs_embeds")
+        if inputs_embeds is None:
+            inputs_embeds, attention_mask = self.embed_tokens(input_ids, attention_mask)
+        kwargs.pop("use_cache", None)
+        kwargs.pop("cache", None)
+        kwargs.pop("past_key_values", None)
+        out = super().forward(inputs_embeds=inputs_embeds, attention_mask=attention_mask, **kwargs)
+        return GBSWT5EncoderOutput(
+            last_hidden_state=out.last_hidden_state,
+            hidden_states=out.hidden_states,
+            attentions=out.attentions,
+            attention_mask=attention_mask,
+        )
+
+
+class GBSWT5ForConditionalGeneration(GBSWT5PreTrainedModel, GenerationMixin):
+    _keys_to_ignore_on_load_unexpected = [
+        "decoder.block.0.layer.1.EncDecAttention.relative_attention_bias.weight",
+    ]
+    # The encoder's GBST and the decoder read the shared byte table whatever `tie_word_embeddings`
+    # says; that flag only decides whether lm_head is tied too (ETRI/ByT5: it is not).
+    _embedding_ties = {
+        "encoder.embed_tokens.embeds.weight": "shared.weight",
+        "decoder.embed_tokens.weight": "shared.weight",
+    }
+    _tied_weights_keys = {**_embedding_ties, "lm_head.weight": "shared.weight"}
+
+    def __init__(self, config: GBSWT5Config) -> None:
+        super().__init__(config)
+        self.model_dim = config.d_model
+        self.shared = nn.Embedding(config.vocab_size, config.d_model)
+
+        encoder_config = copy.deepcopy(config)
+        encoder_config.is_decoder = False
+        encoder_config.use_cache = False
+        self.encoder = GBSWT5EncoderStack(encoder_config, self.shared)
+
+        decoder_config = copy.deepcopy(config)
+        decoder_config.is_decoder = True
+        decoder_config.num_layers = config.num_decoder_layers
+        self.decoder = T5Stack(decoder_config)
+        self.decoder.embed_tokens = self.shared
+
+        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        self.post_init()
+
+    def get_expanded_tied_weights_keys(self, all_submodels: bool = False) -> dict:
+        tied = dict(self._embedding_ties)
+        if self.config.tie_word_embeddings:
+            tied["lm_head.weight"] = "shared.weight"
+        return tied
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.shared
+
+    def set_input_embeddings(self, new_embeddings: nn.Embedding) -> None:
+        self.shared = new_embeddings
+        self.encoder.embed_tokens.embeds = new_embeddings
+        self.decoder.embed_tokens = new_embeddings
+
+    def get_encoder(self, modality: str | None = None) -> GBSWT5EncoderStack:
+        return self.encoder
+
+    def _encoder_mask(self, encoder_outputs: BaseModelOutput, attention_mask: torch.Tensor | None) -> torch.Tensor | None:
+        """The downsampled mask for cross-attention, also when encoder outputs were computed elsewhere."""
+        mask = getattr(encoder_outputs, "attention_mask", None)
+        if mask is not None or attention_mask is None:
+            return mask
+        if attention_mask.shape[1] == encoder_outputs.last_hidden_state.shape[1]:
+            return attention_mask
+        return self.encoder.embed_tokens.downsample_mask(attention_mask)
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        decoder_input_ids: torch.LongTensor | None = None,
+        decoder_attention_mask: torch.Tensor | None = None,
+        encoder_outputs: tuple | BaseModelOutput | None = None,
+        cache=None,
+        inputs_embeds: torch.Tensor | None = None,
+        decoder_inputs_embeds: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        use_cache: bool | None = None,
+        past_key_values=None,
+        **kwargs,
+    ) -> Seq2SeqLMOutput:
+        cache = cache if cache is not None else past_key_values
+        if encoder_outputs is None:
+            encoder_outputs = self.encoder(
+                input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds, **kwargs
+            )
+        elif not isinstance(encoder_outputs, BaseModelOutput):
+            encoder_outputs = BaseModelOutput(
+                last_hidden_state=encoder_outputs[0],
+                hidden_states=encoder_outputs[1] if len(encoder_outputs) > 1 else None,
+                attentions=encoder_outputs[2] if len(encoder_outputs) > 2 else None,
+            )
+        encoder_mask = self._encoder_mask(encoder_outputs, attention_mask)
+
+        if labels is not None and decoder_input_ids is None and decoder_inputs_embeds is None:
+            decoder_input_ids = self._shift_right(labels)
+
+        decoder_outputs = self.decoder(
+            input_ids=decoder_input_ids,
+            attention_mask=decoder_attention_mask,
+            inputs_embeds=decoder_inputs_embeds,
+            cache=cache,
+            encoder_hidden_states=encoder_outputs.last_hidden_state,
+            encoder_attention_mask=encoder_mask,
+            use_cache=use_cache,
+            **kwargs,
+        )
+        sequence_output = decoder_outputs.last_hidden_state
+        if self.config.tie_word_embeddings:
+            sequence_output = sequence_output * (self.model_dim**-0.5)
+        logits = self.lm_head(sequence_output)
+
+        loss = self.loss(logits, labels) if labels is not None else None
+        return Seq2SeqLMOutput(
+            loss=loss,
+            logits=logits,
+            cache=decoder_outputs.cache,
+            decoder_hidden_states=decoder_outputs.hidden_states,
+            decoder_attentions=decoder_outputs.attentions,
+            cross_attentions=decoder_outputs.cross_attentions,
+            encoder_last_hidden_state=encoder_outputs.last_hidden_state,
+            encoder_hidden_states=encoder_outputs.hidden_states,
+            encoder_attentions=encoder_outputs.attentions,
+        )
+
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Token-mean cross entropy (labels -100 ignored) + z_loss * token-mean logsumexp(logits)^2.
+
+        Computed in float32 at least, whatever the model dtype.
+        """
+        logits = logits.to(torch.promote_types(logits.dtype, torch.float32)).view(-1, logits.shape[-1])
+        labels = labels.to(logits.device).view(-1)
+        loss = F.cross_entropy(logits, labels, ignore_index=-100)
+        if self.config.z_loss:
+            kept = labels != -100
+            log_z = torch.logsumexp(logits[kept], dim=-1)
+            loss = loss + self.config.z_loss * log_z.square().sum() / kept.sum().clamp(min=1)
+        return loss
+
+    def prepare_decoder_input_ids_from_labels(self, labels: torch.Tensor) -> torch.Tensor:
+        return self._shift_right(labels)
+
+    @classmethod
+    def from_byt5(cls, name_or_path: str | os.PathLike, **config_overrides) -> "GBSWT5ForConditionalGeneration":
+        """Warm start from a ByT5 (`T5ForConditionalGeneration`) checkpoint directory or hub name.
+
+        Every T5 tensor is copied unchanged (the encoder's byte table becomes GBST's, i.e. the shared
+        table); GBST parameters get `GBST.reset_parameters`' identity initialisation. The config takes
+        the checkpoint's dimensions, the released GBST settings and dropout 0.0, then `config_overrides`.
+        """
+        byt5 = _load_byt5(name_or_path)
+        source = byt5.config
+        settings = {key: getattr(source, key) for key in _T5_FIELDS if hasattr(source, key)}
+        # transformers 5 keeps ByT5's "untied lm_head" in scale_decoder_outputs, not tie_word_embeddings.
+        settings["tie_word_embeddings"] = bool(getattr(source, "scale_decoder_outputs", source.tie_word_embeddings))
+        settings.update(_WARM_START_DEFAULTS)
+        settings.update(config_overrides)
+        model = cls(GBSWT5Config(**settings)).to(byt5.dtype)
+        state = {
+            ("encoder.embed_tokens.embeds.weight" if key == "encoder.embed_tokens.weight" else key): tensor
+            for key, tensor in byt5.state_dict().items()
+        }
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        gbst_keys = {f"encoder.embed_tokens.{name}" for name, _ in model.encoder.embed_tokens.named_parameters()}
+        gbst_keys.discard("encoder.embed_tokens.embeds.weight")
+        unexpected = set(unexpected) - set(cls._keys_to_ignore_on_load_unexpected)
+        if set(missing) != gbst_keys or unexpected:
+            raise ValueError(
+                f"{name_or_path}: not a T5 checkpoint matching its config; missing {sorted(set(missing) - gbst_keys)}, "
+                f"unexpected {sorted(unexpected)}"
+            )
+        return model
+
+    def save_pretrained(self, save_directory: str | os.PathLike, **kwargs) -> None:
+        """Hugging Face format, written atomically: safetensors weights, config.json with auto_map,
+        this file and the config's (remote code), generation_config.json and ByT5 byte-tokenizer
+        files, so `AutoModelForSeq2SeqLM.from_pretrained(dir, trust_remote_code=True)` and
+        `AutoTokenizer.from_pretrained(dir)` work without this project installed.
+        """
+        if not kwargs.get("is_main_process", True):
+            return
+        target = Path(save_directory)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        try:
+            super().save_pretrained(staging, **kwargs)
+            ByT5Tokenizer().save_pretrained(staging)
+            _replace_directory(staging, target)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+
+
+def _replace_directory(staging: Path, target: Path) -> None:
+    """Move a fully written directory into place; an existing one is swapped out, then removed."""
+    if not target.exists():
+        os.replace(staging, target)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+    os.replace(target, old / target.name)
+    os.replace(staging, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _load_byt5(name_or_path: str | os.PathLike) -> T5ForConditionalGeneration:
+    """A local directory, else the hub cache, else the hub, failing clearly when offline."""
+    if os.path.isdir(name_or_path):
+        return T5ForConditionalGeneration.from_pretrained(name_or_path)
+    try:
+        return T5ForConditionalGeneration.from_pretrained(name_or_path, local_files_only=True)
+    except OSError:
+        pass
+    advice = (
+        f"download it where there is network (e.g. `hf download {name_or_path} --local-dir DIR`) "
+        f"and pass that directory path instead of the hub name"
+    )
+    if is_offline_mode():
+        raise OSError(
+            f"ByT5 checkpoint {str(name_or_path)!r} is not a local directory and is not in the Hugging Face cache, "
+            f"and the hub is offline (HF_HUB_OFFLINE=1); {advice}"
+        )
+    try:
+        return T5ForConditionalGeneration.from_pretrained(name_or_path)
+    except OSError as error:
+        raise OSError(
+            f"ByT5 checkpoint {str(name_or_path)!r} is not a local directory, not cached, and could not be fetched "
+            f"from the Hugging Face hub (offline or no network?); {advice}"
+        ) from error
+
+
+GBSWT5Config.register_for_auto_class()
+GBSWT5ForConditionalGeneration.register_for_auto_class("AutoModelForSeq2SeqLM")
