@@ -1,0 +1,329 @@
+"""The training data stream: memory-mapped Arrow shards -> mixed, shuffled, span-corrupted batches.
+
+Batch k of a rank is a pure function of (seed, k, rank, world_size): every shuffle is a keyed
+Feistel permutation evaluated on demand (no permutation arrays in memory), so resuming is
+restoring k, and DataLoader workers can each compute every num_workers-th batch exactly.
+
+Sample layout of epoch e (E samples, a multiple of the global batch B * W):
+  slot t in [0, E) -> u = perm_e(t) -> source directory d and occurrence m of that directory
+  (directory d owns c_d consecutive values of u, c_d ~ weight_d * E) -> a row of the
+  directory's own sequence of shuffled passes over its rows (see ShardStream._pass_position).
+Rank r's batch j of the epoch takes slots [(j * W + r) * B, (j * W + r + 1) * B), so the ranks
+split every global step and the global sequence depends only on B * W.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from pretrain.collator import SpanCorruptionCollator, keyed_hash, splitmix64
+
+STATE_VERSION = 1
+FORMAT_VERSION = 1
+_MIX_STREAM, _PASS_STREAM, _VALIDATION_STREAM = 1, 2, 3
+_FEISTEL_ROUNDS = 4
+
+
+def permute(index: np.ndarray, size: int, key: np.ndarray | int) -> np.ndarray:
+    """A keyed pseudo-random bijection of [0, size), evaluated at `index` (int64 array).
+
+    A 4-round Feistel network on the smallest even bit width covering size, with cycle
+    walking for values that land outside [0, size). `key` may be an array (one per index).
+    """
+    index = np.asarray(index, dtype=np.int64)
+    if size <= 1:
+        return np.zeros_like(index)
+    half = (int(size - 1).bit_length() + 1) // 2
+    mask = np.uint64((1 << half) - 1)
+    key = np.broadcast_to(np.asarray(key, dtype=np.uint64), index.shape)
+    out = index.astype(np.uint64)
+    todo = np.ones(index.shape, dtype=bool)
+    while todo.any():
+        left, right, k = out[todo] >> np.uint64(half), out[todo] & mask, key[todo]
+        for round_ in range(_FEISTEL_ROUNDS):
+            left, right = right, left ^ (keyed_hash(k ^ np.uint64(round_), right) & mask)
+        out[todo] = (left << np.uint64(half)) | right
+        todo = out >= np.uint64(size)
+    return out.astype(np.int64)
+
+
+def _stream_key(seed: int, *parts: int | np.ndarray) -> np.ndarray:
+    key = splitmix64(np.uint64(seed & 0xFFFFFFFFFFFFFFFF))
+    for part in parts:
+        key = splitmix64(key ^ np.asarray(part, dtype=np.int64).astype(np.uint64))
+    return key
+
+
+class ShardIndex:
+    """One split of one or more shard directories, memory-mapped, addressed by (directory, row).
+
+    Rows are read straight from the mapped files: the `chunk` column's offsets and data buffers
+    are located inside each file once, so fetching rows is index arithmetic plus one gather per
+    file touched.
+    """
+
+    def __init__(self, dirs: Sequence[str | os.PathLike], split: str) -> None:
+        self.dirs = [Path(d) for d in dirs]
+        self.split = split
+        self.chunk_bytes = [self._manifest(d)["chunk_bytes"] for d in self.dirs]
+        self._bytes: list[np.ndarray] = []  # per file: the mapped file as uint8
+        self._offsets: list[np.ndarray] = []  # per file: the same mapping as the offsets' integer type
+        batches: list[tuple[int, int, int, int]] = []  # (rows, file, first offset element, data byte position)
+        self.rows = []
+        for directory in self.dirs:
+            before = len(batches)
+            for name in self._data_files(directory / split):
+                batches += self._map_file(directory / split / name)
+            self.rows.append(sum(b[0] for b in batches[before:]))
+        counts = np.array([b[0] for b in batches], dtype=np.int64)
+        self._first_row = np.concatenate([[0], np.cumsum(counts)])
+        self._file = np.array([b[1] for b in batches], dtype=np.int64)
+        self._offset_pos = np.array([b[2] for b in batches], dtype=np.int64)
+        self._data_pos = np.array([b[3] for b in batches], dtype=np.int64)
+        self.dir_first_row = np.concatenate([[0], np.cumsum(self.rows)]).astype(np.int64)
+
+    @staticmethod
+    def _manifest(directory: Path) -> dict:
+        path = directory / "manifest.json"
+        try:
+            manifest = json.loads(path.read_text())
+        except (OSError, ValueError) as err:
+            raise ValueError(f"{path}: cannot read the shard manifest ({err})") from err
+        if manifest.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"{path}: format_version {manifest.get('format_version')!r}, expected {FORMAT_VERSION}")
+        if not isinstance(manifest.get("chunk_bytes"), int) or manifest["chunk_bytes"] < 1:
+            raise ValueError(f"{path}: chunk_bytes must be a positive integer, got {manifest.get('chunk_bytes')!r}")
+        return manifest
+
+    @staticmethod
+    def _data_files(split_dir: Path) -> list[str]:
+        path = split_dir / "state.json"
+        try:
+            return [f["filename"] for f in json.loads(path.read_text())["_data_files"]]
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise ValueError(f"{path}: not a datasets.save_to_disk split ({err!r})") from err
+
+    def _map_file(self, path: Path) -> list[tuple[int, int, int, int]]:
+        file_index = len(self._bytes)
+        buffer = pa.memory_map(str(path)).read_buffer()  # zero-copy view of the whole mapping
+        try:
+            table = pa.ipc.open_stream(buffer).read_all()
+        except pa.ArrowInvalid as err:
+            raise ValueError(f"{path}: not an Arrow IPC stream ({err})") from err
+        if table.schema.names[:2] != ["chunk", "source"]:
+            raise ValueError(f"{path}: columns {table.schema.names}, expected chunk, source")
+        kind = table.schema.field("chunk").type
+        if kind not in (pa.binary(), pa.large_binary()):
+            raise ValueError(f"{path}: field chunk has type {kind}, expected binary")
+        offset_type = np.int32 if kind == pa.binary() else np.int64
+        width = np.dtype(offset_type).itemsize
+        self._bytes.append(np.frombuffer(buffer, dtype=np.uint8))
+        self._offsets.append(np.frombuffer(buffer, dtype=offset_type, count=buffer.size // width))
+        batches = []
+        for array in table.column("chunk").chunks:
+            if array.null_count:
+                raise ValueError(f"{path}: field chunk has {array.null_count} null rows")
+            if len(array) == 0:
+                continue
+            _, offsets, data = array.buffers()
+            offset_byte = offsets.address - buffer.address
+            if offset_byte % width:
+                raise ValueError(f"{path}: misaligned offsets buffer in the Arrow stream")
+            batches.append((len(array), file_index, offset_byte // width + array.offset, data.address - buffer.address))
+        return batches
+
+    @property
+    def total_rows(self) -> int:
+        return int(self.dir_first_row[-1])
+
+    def gather(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Chunks at these global row numbers (directory-major) as a zero-padded uint8 array + lengths."""
+        rows = np.asarray(rows, dtype=np.int64)
+        batch = np.searchsorted(self._first_row, rows, side="right") - 1
+        element = self._offset_pos[batch] + rows - self._first_row[batch]
+        file = self._file[batch]
+        starts = np.empty(len(rows), dtype=np.int64)
+        lengths = np.empty(len(rows), dtype=np.int64)
+        touched = np.unique(file)
+        for f in touched:  # one vectorised step per file, not per row
+            sel = file == f
+            offsets = self._offsets[f]
+            begin = offsets[element[sel]].astype(np.int64)
+            starts[sel] = self._data_pos[batch[sel]] + begin
+            lengths[sel] = offsets[element[sel] + 1] - begin
+        width = int(lengths.max(initial=0))
+        span = np.arange(width)
+        valid = span < lengths[:, None]
+        raw = np.zeros((len(rows), width), dtype=np.uint8)
+        for f in touched:
+            sel = np.flatnonzero(file == f)
+            raw[sel] = np.where(valid[sel], self._bytes[f].take(starts[sel, None] + span, mode="clip"), 0)
+        return raw, lengths
+
+
+def mixing_counts(rows: Sequence[int], total: int, weights: Sequence[float] | None,
+                  temperature_alpha: float | None) -> np.ndarray:
+    """Samples per epoch from each directory: total split by the mixing weights, largest remainder.
+
+    weights: explicit; temperature_alpha: p_i ~ rows_i ** alpha (mT5/ByT5); neither: p_i ~ rows_i.
+    """
+    rows = np.asarray(rows, dtype=np.float64)
+    if weights is not None and temperature_alpha is not None:
+        raise ValueError("give either mixing weights or temperature_alpha, not both")
+    if weights is not None:
+        p = np.asarray(weights, dtype=np.float64)
+        if p.shape != rows.shape or (p < 0).any() or not p.sum() > 0:
+            raise ValueError(f"weights must be {len(rows)} non-negative numbers, not all 0; got {list(weights)}")
+        empty = np.flatnonzero((p > 0) & (rows == 0))
+        if empty.size:
+            raise ValueError(f"directory #{empty[0]} has weight {p[empty[0]]} but no rows")
+    else:
+        p = np.where(rows > 0, rows ** (1.0 if temperature_alpha is None else temperature_alpha), 0.0)
+    quota = p / p.sum() * total
+    counts = np.floor(quota).astype(np.int64)
+    short = total - counts.sum()
+    counts[np.argsort(-(quota - counts), kind="stable")[:short]] += 1
+    return counts
+
+
+class ShardStream(IterableDataset):
+    """Endless stream of collated batches for one rank of a (possibly distributed) run."""
+
+    def __init__(self, dirs: Sequence[str | os.PathLike], *, batch_size: int, collator: SpanCorruptionCollator,
+                 split: str = "train", seed: int = 0, rank: int = 0, world_size: int = 1,
+                 weights: Sequence[float] | None = None, temperature_alpha: float | None = None,
+                 num_workers: int = 0) -> None:
+        if isinstance(dirs, (str, os.PathLike)):
+            dirs = [dirs]
+        if not dirs:
+            raise ValueError("ShardStream needs at least one shard directory")
+        if batch_size < 1 or world_size < 1 or not 0 <= rank < world_size or num_workers < 0:
+            raise ValueError(f"bad batch_size={batch_size}, rank={rank}, world_size={world_size}, num_workers={num_workers}")
+        self.dirs = [str(d) for d in dirs]
+        self.batch_size, self.collator, self.split, self.seed = batch_size, collator, split, seed
+        self.rank, self.world_size, self.num_workers = rank, world_size, num_workers
+        self._index: ShardIndex | None = ShardIndex(self.dirs, split)
+        collator.check_lengths([max(self._index.chunk_bytes)])
+        global_batch = batch_size * world_size
+        self.epoch_samples = self._index.total_rows // global_batch * global_batch
+        if self.epoch_samples == 0:
+            raise ValueError(f"{split} split of {self.dirs} has {self._index.total_rows} rows, fewer than one "
+                             f"global batch ({batch_size} x {world_size} ranks)")
+        self.rows = [int(n) for n in self._index.rows]
+        self.counts = mixing_counts(self.rows, self.epoch_samples, weights, temperature_alpha)
+        self._count_starts = np.concatenate([[0], np.cumsum(self.counts)[:-1]])
+        self.batches_per_epoch = self.epoch_samples // global_batch
+        self._batches = 0
+
+    @property
+    def index(self) -> ShardIndex:
+        if self._index is None:  # reopened after pickling (spawned DataLoader workers)
+            self._index = ShardIndex(self.dirs, self.split)
+        return self._index
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_index": None}
+
+    @property
+    def epoch(self) -> int:
+        """Epoch of the next batch."""
+        return self._batches // self.batches_per_epoch
+
+    def sample_plan(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(global rows, sample ids) of batch k on this rank."""
+        epoch, step = divmod(k, self.batches_per_epoch)
+        slots = (step * self.world_size + self.rank) * self.batch_size + np.arange(self.batch_size)
+        drawn = permute(slots, self.epoch_samples, _stream_key(self.seed, _MIX_STREAM, epoch))
+        source = np.searchsorted(self._count_starts, drawn, side="right") - 1
+        occurrence = drawn - self._count_starts[source]
+        rows = np.empty_like(occurrence)
+        for d in np.unique(source):
+            sel = source == d
+            passes, within = self._pass_position(d, epoch, occurrence[sel])
+            rows[sel] = self.index.dir_first_row[d] + permute(within, self.rows[d], _stream_key(self.seed, _PASS_STREAM, d, passes))
+        return rows, epoch * self.epoch_samples + slots
+
+    def _pass_position(self, d: int, epoch: int, occurrence: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(pass, position in that pass) over directory d's rows for its occurrences in an epoch.
+
+        A directory drawn at most once per row per epoch uses disjoint windows of one pass for
+        consecutive epochs (no row twice in an epoch; the pass's remainder is skipped); one
+        drawn more often walks through back-to-back passes.
+        """
+        count, rows = int(self.counts[d]), self.rows[d]
+        if count <= rows:
+            windows = rows // count
+            return np.full_like(occurrence, epoch // windows), (epoch % windows) * count + occurrence
+        return np.divmod(epoch * count + occurrence, rows)
+
+    def batch(self, k: int) -> dict[str, torch.Tensor]:
+        """Batch k of this rank (a pure function of seed, k, rank and world size)."""
+        rows, sample_ids = self.sample_plan(k)
+        raw, lengths = self.index.gather(rows)
+        return self.collator.collate_padded(raw, lengths, sample_ids)
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        worker = get_worker_info()
+        if worker is not None:  # inside a DataLoader worker: every num_workers-th batch, in order
+            yield from map(self.batch, itertools.count(self._batches + worker.id, worker.num_workers))
+            return
+        if self.num_workers:
+            # DataLoader takes batches from its workers round-robin, so the order is unchanged.
+            batches = iter(DataLoader(self, batch_size=None, num_workers=self.num_workers))
+        else:
+            batches = map(self.batch, itertools.count(self._batches))
+        for batch in batches:
+            self._batches += 1  # counted when handed out: a checkpoint after it resumes after it
+            yield batch
+
+    def state_dict(self) -> dict:
+        """JSON-serialisable position; restoring it continues the exact batch sequence."""
+        return {"version": STATE_VERSION, "batches": self._batches, "seed": self.seed,
+                "global_batch": self.batch_size * self.world_size, "rows": self.rows,
+                "counts": [int(c) for c in self.counts]}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue after state["batches"] batches; any world size with the same global batch works."""
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"stream state version {state.get('version')!r}, expected {STATE_VERSION}")
+        mine = self.state_dict()
+        for field in ("seed", "global_batch", "rows", "counts"):
+            if state.get(field) != mine[field]:
+                raise ValueError(f"stream state was saved with {field}={state.get(field)!r}, this stream has "
+                                 f"{mine[field]!r}; the batch sequence would differ")
+        self._batches = int(state["batches"])
+
+
+def validation_batches(dirs: Sequence[str | os.PathLike], *, batch_size: int, collator: SpanCorruptionCollator,
+                       rank: int = 0, world_size: int = 1, max_batches: int | None = None) -> list[dict[str, torch.Tensor]]:
+    """The held-out split as batches: the same at every call, a disjoint equal-sized share per rank.
+
+    Rows are shuffled once by a fixed key (so max_batches keeps a mix of all directories); the
+    rows left over after an equal split between ranks are not used. A row's corruption depends
+    only on the collator seed and its row number, not on the world size.
+    """
+    if isinstance(dirs, (str, os.PathLike)):
+        dirs = [dirs]
+    index = ShardIndex(dirs, "validation")
+    collator.check_lengths([max(index.chunk_bytes)])
+    total = index.total_rows
+    per_rank = total // world_size
+    order = permute(np.arange(rank, per_rank * world_size, world_size), total, _stream_key(0, _VALIDATION_STREAM))
+    count = math.ceil(per_rank / batch_size)
+    if max_batches is not None:
+        count = min(count, max_batches)
+    out = []
+    for start in range(0, count * batch_size, batch_size):
+        rows = order[start : start + batch_size]
+        raw, lengths = index.gather(rows)
+        out.append(collator.collate_padded(raw, lengths, rows))
+    return out
