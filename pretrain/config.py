@@ -487,7 +487,10 @@ def check_deepspeed_keys(ds: dict) -> None:
     """Let DeepSpeed parse its part and report the top-level keys it never read (typos)."""
     from deepspeed.runtime.config import DeepSpeedConfig
 
-    recording = _RecordingDict(ds)
+    # train_batch_size is checked by validate_batch_sizes against the real world size; DeepSpeed
+    # would check it here against a world of one process.
+    recording = _RecordingDict({k: v for k, v in ds.items() if k != "train_batch_size"})
+    recording.seen.add("train_batch_size")
     try:
         DeepSpeedConfig(recording)
     except Exception as exc:  # DeepSpeed raises assertion, value and pydantic errors alike

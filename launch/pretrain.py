@@ -1,0 +1,65 @@
+"""Entry point of a pretraining run; what `deepspeed`, `torchrun` or plain `python` starts.
+
+    deepspeed launch/pretrain.py --config ds_configs/large.json --data shards/kowiki shards/namu
+    deepspeed --hostfile launch/hostfile.example launch/pretrain.py --config ds_configs/large.json ...
+    torchrun --nproc_per_node 8 launch/pretrain.py --config ds_configs/large.json ...
+    python launch/pretrain.py --config ds_configs/tiny.json --data shards/kolaw   # one process
+
+The whole configuration is validated before the process group is formed or anything is built.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+from pathlib import Path
+
+# Run as a script, this file's folder is sys.path[0] and the file itself would shadow the
+# `pretrain` package; the repository root takes its place.
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from pretrain.config import ConfigError, check_deepspeed_keys, load_config, validate
+
+EXIT_CONFIG = 2
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _single_process_defaults() -> None:
+    """Without a launcher, become rank 0 of a world of one (DeepSpeed would look for MPI)."""
+    if "RANK" not in os.environ:
+        os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1",
+                          MASTER_PORT=str(_free_port()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    _single_process_defaults()
+    rank = int(os.environ["RANK"])
+    logging.basicConfig(
+        level=logging.INFO if rank == 0 else logging.WARNING,
+        format=f"%(asctime)s [rank {rank}] %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        config = load_config(argv)
+        shards = validate(config, world_size=int(os.environ["WORLD_SIZE"]))
+        check_deepspeed_keys(config.deepspeed)
+    except ConfigError as exc:
+        if rank == 0:
+            print(f"configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+
+    import deepspeed
+
+    from pretrain.trainer import Trainer
+
+    deepspeed.init_distributed()
+    return Trainer(config, shards).train()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

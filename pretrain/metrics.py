@@ -1,0 +1,109 @@
+"""Where training metrics go: console, a JSONL file in the run directory, wandb, TensorBoard.
+
+Only rank 0 logs. wandb runs offline unless credentials are configured (WANDB_API_KEY or a
+netrc entry) and never overrides an explicit WANDB_MODE, so a cluster node without network
+still trains and `wandb sync` uploads the run later.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import netrc
+import os
+from pathlib import Path
+from typing import Any
+
+from pretrain.config import LoggingSettings
+
+LOG = logging.getLogger(__name__)
+METRICS_FILE = "metrics.jsonl"
+LOSS_CURVE_FILE = "loss_curve.png"
+
+
+def _wandb_has_credentials() -> bool:
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    try:
+        return netrc.netrc().authenticators("api.wandb.ai") is not None
+    except (FileNotFoundError, netrc.NetrcParseError):
+        return False
+
+
+class MetricsLogger:
+    def __init__(self, run_dir: Path, settings: LoggingSettings, config: dict, *, enabled: bool, run_name: str):
+        self.enabled = enabled
+        self.path = run_dir / METRICS_FILE
+        self._wandb = None
+        self._tb = None
+        if not enabled:
+            return
+        if settings.wandb:
+            import wandb
+
+            os.environ.setdefault("WANDB_MODE", "online" if _wandb_has_credentials() else "offline")
+            self._wandb = wandb.init(
+                project=settings.wandb_project, name=run_name, dir=str(run_dir), config=config,
+                id=run_name, resume="allow",
+            )
+        if settings.tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._tb = SummaryWriter(log_dir=str(run_dir / "tensorboard"))
+
+    def log(self, record: dict[str, Any]) -> None:
+        """Append one record ({"step": N, "kind": "train"|"eval"|..., metrics...})."""
+        if not self.enabled:
+            return
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+            handle.flush()
+        numbers = {k: v for k, v in record.items() if isinstance(v, (int, float)) and k != "step"}
+        LOG.info("step %d %s: %s", record["step"], record.get("kind", ""),
+                 "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in numbers.items()))
+        prefixed = {f"{record.get('kind', 'train')}/{k}": v for k, v in numbers.items()}
+        if self._wandb is not None:
+            self._wandb.log(prefixed, step=record["step"])
+        if self._tb is not None:
+            for key, value in prefixed.items():
+                self._tb.add_scalar(key, value, record["step"])
+
+    def close(self) -> None:
+        if self._wandb is not None:
+            self._wandb.finish()
+        if self._tb is not None:
+            self._tb.close()
+
+
+def read_metrics(path: Path) -> list[dict]:
+    """The records of a metrics file; for a step logged twice (a resumed run) the last one wins."""
+    if not path.exists():
+        return []
+    latest: dict[tuple[str, int], dict] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            record = json.loads(line)
+            latest[(record.get("kind", "train"), record["step"])] = record
+    return sorted(latest.values(), key=lambda r: (r["step"], r.get("kind", "")))
+
+
+def plot_loss_curve(metrics_path: Path, out_path: Path) -> None:
+    """Training and evaluation loss against step, written atomically as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = read_metrics(metrics_path)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for kind, style in (("train", "-"), ("eval", "o-")):
+        points = [(r["step"], r["loss"]) for r in records if r.get("kind") == kind and "loss" in r]
+        if points:
+            ax.plot(*zip(*points), style, label=f"{kind} loss")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("cross-entropy per target byte")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    tmp = out_path.with_name(f".{out_path.name}.tmp.png")
+    fig.savefig(tmp, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    os.replace(tmp, out_path)

@@ -1,0 +1,86 @@
+"""Build the model a run trains: GBSWT5 (default) or plain ByT5, random, warm-started or resumed.
+
+The model's config is written to the run directory at the start, so that a resumed run and the
+exporter rebuild exactly this architecture without the warm-start checkpoint.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from transformers import T5Config, T5ForConditionalGeneration
+
+from pretrain.config import ModelSettings
+from pretrain.modeling import GBSWT5Config, GBSWT5ForConditionalGeneration
+
+MODEL_CONFIG_FILE = "model_config.json"
+# GBST parameters frozen by `freeze_gbst` (ETRI's model card: the GBST block of the encoder);
+# its byte table is the shared embedding and keeps training with the decoder.
+GBST_PREFIX = "encoder.embed_tokens."
+GBST_SHARED = "encoder.embed_tokens.embeds.weight"
+
+
+def _is_gbswt5_checkpoint(path: str) -> bool:
+    config = Path(path) / "config.json"
+    return config.is_file() and json.loads(config.read_text(encoding="utf-8")).get("model_type") == "gbswt5"
+
+
+def _byt5_config(settings: ModelSettings) -> T5Config:
+    # The size presets live with the GBSWT5 config; plain ByT5 takes their T5 fields.
+    full = GBSWT5Config.from_preset(settings.preset, **settings.overrides).to_dict()
+    t5_fields = T5Config().to_dict().keys()
+    return T5Config(**{k: v for k, v in full.items() if k in t5_fields and k not in ("model_type", "architectures")})
+
+
+def fresh_model(settings: ModelSettings) -> torch.nn.Module:
+    """The model before any checkpoint of this run is loaded: warm start or random init."""
+    overrides = dict(settings.overrides)
+    if settings.type == "gbswt5":
+        overrides["z_loss"] = settings.z_loss
+        if settings.init_from is None:
+            return GBSWT5ForConditionalGeneration(GBSWT5Config.from_preset(settings.preset, **overrides))
+        if _is_gbswt5_checkpoint(settings.init_from):
+            return GBSWT5ForConditionalGeneration.from_pretrained(settings.init_from, **overrides)
+        return GBSWT5ForConditionalGeneration.from_byt5(settings.init_from, **overrides)
+    if settings.init_from is None:
+        return T5ForConditionalGeneration(_byt5_config(settings))
+    return T5ForConditionalGeneration.from_pretrained(settings.init_from, **overrides)
+
+
+def model_from_config_file(path: Path) -> torch.nn.Module:
+    """Rebuild (random weights) the architecture saved by `save_model_config`."""
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    if raw.get("model_type") == "gbswt5":
+        return GBSWT5ForConditionalGeneration(GBSWT5Config.from_dict(raw))
+    return T5ForConditionalGeneration(T5Config.from_dict(raw))
+
+
+def save_model_config(model: torch.nn.Module, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(model.config.to_json_string(), encoding="utf-8")
+    tmp.replace(path)
+
+
+def prepare_for_training(model: torch.nn.Module, settings: ModelSettings) -> torch.nn.Module:
+    """Freezing, gradient checkpointing and no KV cache (training never decodes step by step)."""
+    model.config.use_cache = False
+    if settings.freeze_gbst:
+        for name, param in model.named_parameters():
+            if name.startswith(GBST_PREFIX) and name != GBST_SHARED:
+                param.requires_grad_(False)
+    if settings.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+    return model
+
+
+def build_model(settings: ModelSettings, run_dir: Path, *, resuming: bool) -> torch.nn.Module:
+    """A resumed run rebuilds its saved architecture (weights come from the checkpoint); a new
+    one builds the model from the settings and saves its config."""
+    config_path = run_dir / MODEL_CONFIG_FILE
+    if resuming and config_path.exists():
+        model = model_from_config_file(config_path)
+    else:
+        model = fresh_model(settings)
+        save_model_config(model, config_path)
+    return prepare_for_training(model, settings)
