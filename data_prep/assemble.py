@@ -6,7 +6,7 @@ killed; its output is a pure function of the spills.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,32 +31,36 @@ class PackOptions:
     shard_rows: int = 131072
 
 
-def dedup_masks(units: list[Unit], workdir: Path) -> list[np.ndarray]:
-    seen = HashSet()
-    return [first_occurrences(load_index(workdir, u.index)[1], seen) for u in units]
-
-
-def validation_threshold(units: list[Unit], workdir: Path, keeps: list[np.ndarray], options: PackOptions) -> int:
+def validation_threshold(options: PackOptions, kept_hashes: Callable[[], np.ndarray]) -> int:
     """Documents whose hash is below the threshold go to validation. The hash decides, so the draw
-    is the same whatever the workers, and duplicates can never straddle the two splits."""
+    is the same whatever the workers, and duplicates can never straddle the two splits.
+    --val-docs needs every kept hash first (`kept_hashes`), --val-fraction does not."""
     if options.val_docs is None:
         return min(int(options.val_fraction * 2**64), 2**64)
-    kept = np.concatenate([load_index(workdir, u.index)[1][k] for u, k in zip(units, keeps)] or [np.zeros(0, np.uint64)])
+    kept = kept_hashes()
     if options.val_docs >= len(kept):
         return 2**64
     return int(np.partition(kept, options.val_docs)[options.val_docs]) if options.val_docs else 0
 
 
-def assemble(units: list[Unit], workdir: Path, stage: Path, options: PackOptions,
-             on_unit: Callable[[int], None] = lambda _: None) -> tuple[dict, dict]:
-    """Write both splits under `stage`; return (per-split shard lists, per-source counts)."""
-    keeps = dedup_masks(units, workdir)
-    threshold = validation_threshold(units, workdir, keeps, options)
+def kept_hashes(units: list[Unit], workdir: Path) -> np.ndarray:
+    """Hashes of every document dedup keeps, across all (already extracted) units."""
+    seen = HashSet()
+    for unit in units:
+        first_occurrences(load_index(workdir, unit.index)[1], seen)
+    return seen.values()
+
+
+def assemble(ready: Iterable[Unit], workdir: Path, stage: Path, options: PackOptions, threshold: int) -> tuple[dict, dict]:
+    """Write both splits under `stage` from the units in `ready` (in unit order; each is yielded
+    once its spill exists, so packing overlaps extraction); return (shard lists, per-source counts)."""
+    seen = HashSet()
     writers = {split: ShardWriter(stage / split, options.shard_rows) for split in SPLITS}
     packers: dict[tuple[str, str], Packer] = {}
     stats: dict[str, Counter] = defaultdict(Counter)
-    for unit, keep in zip(units, keeps):
+    for unit in ready:
         lengths, hashes = load_index(workdir, unit.index)
+        keep = first_occurrences(hashes, seen)
         to_validation = (hashes < np.uint64(threshold)) if threshold < 2**64 else np.ones(len(hashes), bool)
         source = stats[unit.source]
         source["duplicate"] += int((~keep).sum())
@@ -70,7 +74,6 @@ def assemble(units: list[Unit], workdir: Path, stage: Path, options: PackOptions
                 source[f"docs_{split}"] += len(chosen)
                 packer = packers.setdefault((split, unit.source), Packer(options.chunk_bytes, options.cut_window, options.separator))
                 _emit(writers[split], packer.feed(chosen), unit.source, source, split)
-        on_unit(unit.index)
     for (split, name), packer in sorted(packers.items()):
         _emit(writers[split], packer.finish(), name, stats[name], split)
         writers[split].end_shard()  # the short last chunk of a source ends its shard

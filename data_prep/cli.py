@@ -56,7 +56,7 @@ def _prepare_parser(sub) -> None:
     g.add_argument("--workers", type=int, default=1, help="processes")
     g.add_argument("--num-splits", type=int, default=1, help="machines sharing the job")
     g.add_argument("--split-index", type=int, default=0, help="this machine's share, 0-based")
-    g.add_argument("--unit-mb", type=int, default=64, help="big line-based files are cut into units of this size")
+    g.add_argument("--unit-mb", type=float, default=16, help="big line-based files are cut into units of this size")
     g.add_argument("--strict", action="store_true", help="exit non-zero (and write no output) on any input problem")
     g.add_argument("--overwrite", action="store_true", help="replace a different finished or unfinished run in OUTPUT")
     g.add_argument("--keep-work", action="store_true", help="keep OUTPUT/.work (the per-unit spills) after success")
@@ -91,7 +91,7 @@ def _config(args: argparse.Namespace, argv: list[str]) -> PrepareConfig:
         pack=PackOptions(chunk_bytes, args.cut_window, args.separator.encode().decode("unicode_escape").encode("utf-8"),
                          0.0 if args.val_docs is not None else args.val_fraction, args.val_docs, args.shard_rows),
         workers=args.workers, num_splits=args.num_splits, split_index=args.split_index,
-        unit_bytes=args.unit_mb << 20, strict=args.strict, overwrite=args.overwrite, keep_work=args.keep_work,
+        unit_bytes=int(args.unit_mb * 2**20), strict=args.strict, overwrite=args.overwrite, keep_work=args.keep_work,
         command=["data_prep", *argv])
 
 

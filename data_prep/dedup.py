@@ -23,6 +23,9 @@ class HashSet:
             found |= level[pos] == hashes
         return found
 
+    def values(self) -> np.ndarray:
+        return np.concatenate(self._levels) if self._levels else np.zeros(0, np.uint64)
+
     def add(self, hashes: np.ndarray) -> None:
         """Insert hashes that are not yet present (callers pass unique, unseen ones)."""
         if len(hashes) == 0:

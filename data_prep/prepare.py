@@ -7,6 +7,7 @@ incomplete and is replaced by the next run.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -14,10 +15,11 @@ import multiprocessing
 import shutil
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from data_prep.assemble import SPLITS, PackOptions, assemble
+from data_prep.assemble import SPLITS, PackOptions, assemble, kept_hashes, validation_threshold
 from data_prep.atomic import write_json
 from data_prep.clean import CleanOptions
 from data_prep.extract import ExtractJob, extract_unit
@@ -43,7 +45,7 @@ class PrepareConfig:
     workers: int = 1
     num_splits: int = 1
     split_index: int = 0
-    unit_bytes: int = 64 << 20
+    unit_bytes: int = 16 << 20
     strict: bool = False
     overwrite: bool = False
     keep_work: bool = False
@@ -76,21 +78,28 @@ def prepare(config: PrepareConfig) -> int:
         shutil.rmtree(work, ignore_errors=True)
         return 0
     _claim_work_dir(work, key, config.overwrite)
-    metas = _extract_all(units, config, work)
-    for meta in metas:
-        problems.merge(meta["problems"], [])
-    if config.strict and problems.total:
-        log.error("--strict: %d input problem(s) (%s); no output written. The extracted units are kept in %s, "
-                  "so a rerun resumes.", problems.total, dict(problems.counts), work)
-        return 2
     stage = work / "stage"
     shutil.rmtree(stage, ignore_errors=True)
-    by_index = {meta["unit"]: meta for meta in metas}
-    progress = Progress(sum(meta["clean_bytes"] for meta in metas), "assemble")
-    shards, assembled = assemble(units, work, stage, config.pack, on_unit=lambda index: progress.update(
-        by_index[index]["clean_bytes"], by_index[index]["docs_clean"]))
-    progress.close()
-    manifest = _manifest(config, units, key, metas, problems, shards, assembled)
+    metas: dict[int, dict] = {}
+    extracted = _extract(units, config, work, metas)
+    if config.strict or config.pack.val_docs is not None:
+        units_ready: Iterator[Unit] = iter(list(extracted))  # all units first: see the problems / every hash
+    else:
+        units_ready = extracted
+    if config.strict:
+        for meta in metas.values():
+            problems.merge(meta["problems"], [])
+        if problems.total:
+            log.error("--strict: %d input problem(s) (%s); no output written. The extracted units are kept in %s, "
+                      "so a rerun resumes.", problems.total, dict(problems.counts), work)
+            return 2
+    threshold = validation_threshold(config.pack, lambda: kept_hashes(units, work))
+    shards, assembled = assemble(units_ready, work, stage, config.pack, threshold)
+    ordered = [metas[u.index] for u in units]
+    if not config.strict:
+        for meta in ordered:
+            problems.merge(meta["problems"], [])
+    manifest = _manifest(config, units, key, ordered, problems, shards, assembled)
     publish(out, stage, manifest)
     if not config.keep_work:
         shutil.rmtree(work, ignore_errors=True)
@@ -124,30 +133,26 @@ def _claim_work_dir(work: Path, key: str, overwrite: bool) -> None:
     stamp.write_text(key + "\n")
 
 
-def _extract_all(units: list[Unit], config: PrepareConfig, work: Path) -> list[dict]:
-    metas: dict[int, dict] = {}
-    for unit in units:
-        meta = load_meta(work, unit.index)
-        if meta is not None:
+def _extract(units: list[Unit], config: PrepareConfig, work: Path, metas: dict[int, dict]) -> Iterator[Unit]:
+    """Yield the units in order as their spills become available (already done ones at once),
+    recording each unit's counts in `metas`."""
+    done = {u.index: meta for u in units if (meta := load_meta(work, u.index)) is not None}
+    pending = [ExtractJob(u, config.read, config.clean, work) for u in units if u.index not in done]
+    if done:
+        log.info("resuming: %d of %d units already extracted", len(done), len(units))
+    progress = Progress(sum(u.size for u in units), "prepare")
+    with contextlib.ExitStack() as stack:
+        if config.workers > 1 and len(pending) > 1:
+            pool = stack.enter_context(multiprocessing.get_context("fork").Pool(config.workers))
+            results = pool.imap(extract_unit, pending)
+        else:
+            results = map(extract_unit, pending)
+        for unit in units:
+            meta = done.get(unit.index) or next(results)
             metas[unit.index] = meta
-    pending = [ExtractJob(u, config.read, config.clean, work) for u in units if u.index not in metas]
-    if metas:
-        log.info("resuming: %d of %d units already extracted", len(metas), len(units))
-    progress = Progress(sum(job.unit.size for job in pending), "extract")
-    if config.workers <= 1 or len(pending) <= 1:
-        results = map(extract_unit, pending)
-        _collect(results, metas, progress)
-    else:
-        with multiprocessing.get_context("fork").Pool(config.workers) as pool:
-            _collect(pool.imap_unordered(extract_unit, pending), metas, progress)
+            progress.update(meta["bytes_in"], meta["docs_read"])
+            yield unit
     progress.close()
-    return [metas[u.index] for u in units]
-
-
-def _collect(results, metas: dict[int, dict], progress: Progress) -> None:
-    for meta in results:
-        metas[meta["unit"]] = meta
-        progress.update(meta["bytes_in"], meta["docs_read"])
 
 
 def _manifest(config: PrepareConfig, units: list[Unit], key: str, metas: list[dict], problems: Problems,

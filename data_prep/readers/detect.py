@@ -3,7 +3,7 @@
 1. extension (after any .gz/.bz2/.zst): .parquet -> parquet, .arrow/.feather -> arrow, .xml -> wiki-xml,
    .jsonl/.ndjson -> jsonl;
 2. content of the first 64 KiB (decompressed): `<doc` -> wikiextractor; `<mediawiki`/`<?xml` -> wiki-xml;
-   JSON with "namespace" and "contributors" keys -> namuwiki; JSON with "document" and
+   JSON with "namespace" and "title" keys -> namuwiki; JSON with "document" and
    "paragraph"/"utterance"/"sentence" -> modu; a first line that is a whole JSON object -> jsonl;
    other JSON (starting with `{` or `[`) -> aihub; NUL bytes -> unknown (binary);
 3. anything else is text.
@@ -43,7 +43,7 @@ def detect_format(name: str, head: bytes) -> str:
 
 
 def _json_kind(body: bytes) -> str:
-    if b'"namespace"' in body and b'"contributors"' in body:
+    if b'"namespace"' in body and b'"title"' in body:
         return "namuwiki"
     if b'"document"' in body and any(k in body for k in (b'"paragraph"', b'"utterance"', b'"sentence"')):
         return "modu"

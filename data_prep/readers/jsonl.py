@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from data_prep.readers.base import Doc, ReadContext, Unit, iter_lines
 from data_prep.readers.jsonpath import parse_path, select
 
+_BAD = object()  # a line that is not JSON (None is a valid JSON value)
+
 
 def read_jsonl(unit: Unit, ctx: ReadContext) -> Iterator[Doc]:
     field = ctx.options.text_field
@@ -17,19 +19,14 @@ def read_jsonl(unit: Unit, ctx: ReadContext) -> Iterator[Doc]:
     for location, line in iter_lines(unit):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except UnicodeDecodeError:
-            text_line = ctx.decode(line, location)
-            if text_line is None:
-                continue
-            record = _loads(text_line, location, ctx)
-        except json.JSONDecodeError as err:
-            ctx.problems.report("malformed_json", location, f"column {err.colno}: {err.msg}")
+        text_line = ctx.decode(line, location)
+        record = _BAD if text_line is None else _loads(text_line, location, ctx)
+        if record is _BAD:
             continue
-        if record is None:
-            continue
-        text = texts_at(record, steps, field, location, ctx)
+        # The common case, a top-level string field, skips the general path walk.
+        text = record.get(field) if type(record) is dict else None
+        if type(text) is not str:
+            text = texts_at(record, steps, field, location, ctx)
         if text is not None:
             yield text, location
 
@@ -39,7 +36,7 @@ def _loads(line: str, location: str, ctx: ReadContext):
         return json.loads(line)
     except json.JSONDecodeError as err:
         ctx.problems.report("malformed_json", location, f"column {err.colno}: {err.msg}")
-        return None
+        return _BAD
 
 
 def texts_at(record, steps, path: str, location: str, ctx: ReadContext) -> str | None:
