@@ -242,6 +242,13 @@ class GBSWT5EncoderStack(T5Stack):
         super().__init__(config)
         self.embed_tokens = GBST(shared, config.block_sizes, config.downsample_factor, config.score_consensus_attn)
 
+    def get_input_embeddings(self) -> nn.Embedding:
+        # The byte table, not GBST (whose output is a tuple): input-grad hooks attach here.
+        return self.embed_tokens.embeds
+
+    def set_input_embeddings(self, new_embeddings: nn.Embedding) -> None:
+        self.embed_tokens.embeds = new_embeddings
+
     def forward(
         self,
         input_ids: torch.Tensor | None = None,
@@ -308,8 +315,8 @@ class GBSWT5ForConditionalGeneration(GBSWT5PreTrainedModel, GenerationMixin):
 
     def set_input_embeddings(self, new_embeddings: nn.Embedding) -> None:
         self.shared = new_embeddings
-        self.encoder.embed_tokens.embeds = new_embeddings
-        self.decoder.embed_tokens = new_embeddings
+        self.encoder.set_input_embeddings(new_embeddings)
+        self.decoder.set_input_embeddings(new_embeddings)
 
     def get_encoder(self, modality: str | None = None) -> GBSWT5EncoderStack:
         return self.encoder

@@ -1,0 +1,103 @@
+"""Side-by-side CPU benchmarks of the GBSWT5 model against its competitors, in one run.
+
+(a) GBST forward+backward: ours vs charformer-pytorch's GBST (blocks 1,2,3,6,9, downsample 3,
+    consensus on, batch 8 x 1024 bytes, d_model 512).
+(b) One training step (forward, backward, AdamW update): GBSWT5 vs T5ForConditionalGeneration of
+    the same dimensions (ByT5 layout: encoder 3x the decoder depth; 1024-byte inputs, 189-byte targets).
+
+Timings interleave the two sides and report medians, so load from other processes hits both alike.
+Usage: python bench/bench_model.py [--repeats N] [--part gbst|step|all]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from transformers import T5Config, T5ForConditionalGeneration
+
+from pretrain.modeling import GBST, GBSWT5Config, GBSWT5ForConditionalGeneration
+
+BLOCKS = (1, 2, 3, 6, 9)
+
+
+def interleaved_medians(ours: Callable[[], None], theirs: Callable[[], None], repeats: int) -> tuple[float, float]:
+    ours(), theirs()  # warm-up (allocator, one-time kernel selection)
+    times: tuple[list[float], list[float]] = ([], [])
+    for _ in range(repeats):
+        for side, fn in enumerate((ours, theirs)):
+            start = time.perf_counter()
+            fn()
+            times[side].append(time.perf_counter() - start)
+    return statistics.median(times[0]), statistics.median(times[1])
+
+
+def bench_gbst(repeats: int) -> float:
+    from charformer_pytorch import GBST as CharformerGBST
+
+    torch.manual_seed(0)
+    dim, batch, length = 512, 8, 1024
+    ids = torch.randint(3, 259, (batch, length))
+    mask = torch.ones(batch, length, dtype=torch.bool)
+    ours = GBST(nn.Embedding(384, dim), BLOCKS, downsample_factor=3, score_consensus_attn=True)
+    theirs = CharformerGBST(num_tokens=384, dim=dim, blocks=tuple((m, 0) for m in BLOCKS), downsample_factor=3,
+                            score_consensus_attn=True)
+
+    def step(module: nn.Module) -> Callable[[], None]:
+        def run() -> None:
+            module.zero_grad(set_to_none=True)
+            out, _ = module(ids, mask)
+            out.mean().backward()
+        return run
+
+    t_ours, t_theirs = interleaved_medians(step(ours), step(theirs), repeats)
+    print(f"(a) GBST fwd+bwd, batch {batch} x {length} bytes, d_model {dim}: ours {t_ours * 1e3:.1f} ms, "
+          f"charformer-pytorch {t_theirs * 1e3:.1f} ms, speed-up {t_theirs / t_ours:.2f}x")
+    return t_theirs / t_ours
+
+
+def bench_step(repeats: int) -> float:
+    torch.manual_seed(0)
+    dims = dict(d_model=384, d_ff=1024, num_layers=6, num_decoder_layers=2, num_heads=6, d_kv=64)
+    batch, in_len, tgt_len = 4, 1024, 189
+    gbswt5 = GBSWT5ForConditionalGeneration(GBSWT5Config.from_preset("tiny", **dims))
+    byt5 = T5ForConditionalGeneration(T5Config(vocab_size=384, feed_forward_proj="gated-gelu", dropout_rate=0.0,
+                                               tie_word_embeddings=False, decoder_start_token_id=0, **dims))
+    inputs = torch.randint(3, 259, (batch, in_len))
+    labels = torch.randint(3, 259, (batch, tgt_len))
+    mask = torch.ones_like(inputs)
+
+    def step(model: nn.Module) -> Callable[[], None]:
+        model.train()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+        def run() -> None:
+            optimizer.zero_grad(set_to_none=True)
+            model(input_ids=inputs, attention_mask=mask, labels=labels).loss.backward()
+            optimizer.step()
+        return run
+
+    t_ours, t_theirs = interleaved_medians(step(gbswt5), step(byt5), repeats)
+    layout = ", ".join(f"{k} {v}" for k, v in dims.items())
+    print(f"(b) training step, batch {batch}, {in_len}/{tgt_len} bytes, {layout}: GBSWT5 {t_ours * 1e3:.0f} ms, "
+          f"T5ForConditionalGeneration {t_theirs * 1e3:.0f} ms, speed-up {t_theirs / t_ours:.2f}x")
+    return t_theirs / t_ours
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--part", choices=("gbst", "step", "all"), default="all")
+    args = parser.parse_args()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    if args.part in ("gbst", "all"):
+        bench_gbst(args.repeats)
+    if args.part in ("step", "all"):
+        bench_step(args.repeats)
+
+
+if __name__ == "__main__":
+    main()
