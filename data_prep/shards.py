@@ -18,7 +18,7 @@ FEATURES = {"chunk": {"dtype": "binary", "_type": "Value"}, "source": {"dtype": 
 SCHEMA = pa.schema([("chunk", pa.binary()), ("source", pa.string())],
                    metadata={"huggingface": json.dumps({"info": {"features": FEATURES}})})
 DATASET_INFO = {"citation": "", "description": "", "features": FEATURES, "homepage": "", "license": ""}
-_BATCH_ROWS = 4096
+_BATCH_ROWS = 1024
 
 
 def shard_name(index: int, count: int) -> str:

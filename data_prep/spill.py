@@ -19,7 +19,7 @@ import numpy as np
 from data_prep.atomic import write_json
 
 # The assembler reads documents in batches of about this many bytes, so memory stays flat.
-READ_BATCH_BYTES = 8 << 20
+READ_BATCH_BYTES = 1 << 20
 
 
 def doc_hash(data: bytes) -> int:

@@ -50,7 +50,7 @@ def _read_layouts(unit: Unit, ctx: ReadContext, layouts: list[tuple[str, str]]) 
     if text is None:
         return
     try:
-        root = json.loads(text)
+        root = json.loads(text, strict=False)
     except json.JSONDecodeError as err:
         ctx.problems.report("malformed_json", f"{unit.name}:{err.lineno}:{err.colno}", f"{err.msg}; file skipped")
         return

@@ -33,7 +33,7 @@ def read_jsonl(unit: Unit, ctx: ReadContext) -> Iterator[Doc]:
 
 def _loads(line: str, location: str, ctx: ReadContext):
     try:
-        return json.loads(line)
+        return json.loads(line, strict=False)  # raw control characters (NUL...) are cleaned later, not fatal
     except json.JSONDecodeError as err:
         ctx.problems.report("malformed_json", location, f"column {err.colno}: {err.msg}")
         return _BAD

@@ -1,0 +1,342 @@
+"""End-to-end behaviour of `python -m data_prep`: output layout, determinism across workers and
+splits, merge, resume after kill -9, bad input, memory, progress, inspect."""
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import unicodedata
+import zipfile
+from pathlib import Path
+
+import datasets
+import pyarrow as pa
+import pytest
+
+from data_prep.cli import main
+from data_prep.manifest import MANIFEST
+from data_prep.progress import Progress
+from data_prep.sample import konlpy_corpus_dir
+from data_prep.shards import sha256_file
+from pretrain.byte_vocab import raw_length_for_inputs
+
+REPO = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+
+
+def sample_blocks() -> list[str]:
+    corpus = konlpy_corpus_dir()
+    blocks = []
+    for path in sorted(corpus.rglob("*.txt")):
+        blocks += [b.strip() for b in path.read_text("utf-8").split("\n\n") if len(b.strip()) > 20]
+    return blocks
+
+
+def write_corpus(directory: Path, files: int = 3, docs_per_file: int = 150, seed: int = 0) -> Path:
+    """JSONL files of unique documents made of real Korean paragraphs."""
+    rng = random.Random(seed)
+    blocks = sample_blocks()
+    directory.mkdir(parents=True, exist_ok=True)
+    for f in range(files):
+        with open(directory / f"part{f}.jsonl", "w", encoding="utf-8") as out:
+            for i in range(docs_per_file):
+                text = f"문서 {f}-{i}\n" + "\n".join(rng.sample(blocks, rng.randint(1, 6)))
+                out.write(json.dumps({"text": text}, ensure_ascii=False) + "\n")
+    return directory
+
+
+def load_split(out: Path, split: str) -> list[tuple[bytes, str, str]]:
+    """(chunk, source, shard file) rows of a split, in order."""
+    rows = []
+    state = json.loads((out / split / "state.json").read_text())
+    for entry in state["_data_files"]:
+        with pa.ipc.open_stream(out / split / entry["filename"]) as reader:
+            table = reader.read_all()
+        rows += [(c, s, entry["filename"]) for c, s in zip(table.column("chunk").to_pylist(), table.column("source").to_pylist())]
+    return rows
+
+
+def output_files(out: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file() and p.name != MANIFEST}
+
+
+def manifest(out: Path) -> dict:
+    return json.loads((out / MANIFEST).read_text("utf-8"))
+
+
+def check_chunks(out: Path, chunk_bytes: int) -> None:
+    """Every interface invariant of the chunk rows."""
+    for split in ("train", "validation"):
+        rows = load_split(out, split)
+        for i, (chunk, source, shard) in enumerate(rows):
+            text = chunk.decode("utf-8")  # whole characters only
+            assert unicodedata.is_normalized("NFC", text)
+            assert 0 < len(chunk) <= chunk_bytes
+            last_of_shard = i + 1 == len(rows) or rows[i + 1][2] != shard
+            if not last_of_shard:
+                assert len(chunk) >= 0.99 * chunk_bytes, (split, i, len(chunk))
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    return write_corpus(tmp_path_factory.mktemp("corpus") / "news")
+
+
+def run(*args) -> int:
+    return main([str(a) for a in args])
+
+
+# ---------------------------------------------------------------- output layout
+
+
+def test_sample_end_to_end_layout_and_manifest(tmp_path):
+    out = tmp_path / "out"
+    assert run("--konlpy-sample", "--text-mode", "block", "--val-fraction", "0.1", "-o", out) == 0
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "train", "validation"]
+    check_chunks(out, 1024)
+    m = manifest(out)
+    assert m["format_version"] == 1 and m["chunk_bytes"] == 1024
+    assert m["command"][:3] == ["data_prep", "prepare", "--konlpy-sample"]
+    assert set(m["sources"]) == {"kolaw", "kobill"}
+    for name, s in m["sources"].items():
+        assert s["docs_read"] == s["docs_kept"] + sum(s["dropped"].values()), name
+        assert s["chunks"]["train"] > 0
+    for split in ("train", "validation"):
+        ds = datasets.load_from_disk(str(out / split))
+        assert ds.column_names == ["chunk", "source"]
+        assert ds.features["chunk"].dtype == "binary" and ds.features["source"].dtype == "string"
+        assert len(ds) == m["splits"][split]["rows"] > 0
+        for shard in m["splits"][split]["shards"]:
+            assert sha256_file(out / split / shard["file"]) == shard["sha256"]
+    assert {r[1] for r in load_split(out, "train")} == {"kolaw", "kobill"}
+    assert not (out / ".work").exists()
+
+
+def test_input_length_sets_chunk_bytes(tmp_path, corpus):
+    out = tmp_path / "out"
+    assert run(corpus, "--input-length", 1024, "-o", out) == 0
+    assert manifest(out)["chunk_bytes"] == raw_length_for_inputs(1024) == 1193
+    check_chunks(out, 1193)
+
+
+# ---------------------------------------------------------------- determinism, splits, merge
+
+
+def test_workers_give_identical_output(tmp_path, corpus):
+    outs = []
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}"
+        assert run(corpus, "-o", out, "--workers", workers, "--unit-mb", 0.05, "--shard-rows", 100,
+                   "--val-fraction", 0.05) == 0
+        outs.append(out)
+    assert len(manifest(outs[0])["inputs"]) > 6  # several units per file
+    assert output_files(outs[0]) == output_files(outs[1])
+    assert manifest(outs[0])["sources"] == manifest(outs[1])["sources"]
+    assert len(manifest(outs[0])["splits"]["train"]["shards"]) > 3
+    check_chunks(outs[0], 1024)
+
+
+def test_dedup_and_exact_validation_docs(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    docs = [f"고유한 문서 {i} " + "내용 " * 50 for i in range(40)]
+    (src / "a.jsonl").write_text("".join(json.dumps({"text": d}, ensure_ascii=False) + "\n" for d in docs), "utf-8")
+    # b repeats every a document (with different whitespace, which cleaning removes) plus new ones
+    again = [d.replace(" ", "  ") + "\r\n" for d in docs[:25]] + [f"새 문서 {i}" for i in range(5)]
+    (src / "b.jsonl").write_text("".join(json.dumps({"text": d}, ensure_ascii=False) + "\n" for d in again), "utf-8")
+    out = tmp_path / "out"
+    assert run(f"s={src}", "-o", out, "--val-docs", 7) == 0
+    s = manifest(out)["sources"]["s"]
+    assert s["dropped"] == {"duplicate": 25} and s["docs_kept"] == 45 and s["docs_validation"] == 7
+    text = b"".join(r[0] for r in load_split(out, "train") + load_split(out, "validation")).decode()
+    assert all(text.count(d.strip()) == 1 for d in docs)
+
+
+def test_num_splits_partition_and_merge(tmp_path, corpus):
+    full, parts = tmp_path / "full", [tmp_path / "p0", tmp_path / "p1"]
+    common = [corpus, "--unit-mb", 0.05, "--val-fraction", 0.05]
+    assert run(*common, "-o", full) == 0
+    for i, part in enumerate(parts):
+        assert run(*common, "-o", part, "--num-splits", 2, "--split-index", i) == 0
+    units = [{(u["path"], u["range"][0] if u["range"] else None) for u in manifest(p)["inputs"]} for p in parts]
+    assert not units[0] & units[1]
+    assert units[0] | units[1] == {(u["path"], u["range"][0] if u["range"] else None) for u in manifest(full)["inputs"]}
+    merged = tmp_path / "merged"
+    assert run("merge", merged, *parts) == 0
+    m = manifest(merged)
+    for split in ("train", "validation"):
+        assert m["splits"][split]["rows"] == sum(manifest(p)["splits"][split]["rows"] for p in parts)
+        assert len(datasets.load_from_disk(str(merged / split))) == m["splits"][split]["rows"]
+        assert [r[0] for r in load_split(merged, split)] == [r[0] for p in parts for r in load_split(p, split)]
+    assert m["sources"]["news"]["docs_kept"] == manifest(full)["sources"]["news"]["docs_kept"]
+    assert len(m["merged_from"]) == 2
+
+
+def test_merge_rejects_a_corrupt_part(tmp_path, corpus):
+    part = tmp_path / "p"
+    assert run(corpus, "-o", part) == 0
+    shard = next((part / "train").glob("data-*.arrow"))
+    shard.write_bytes(shard.read_bytes()[:-10])
+    assert run("merge", tmp_path / "m", part) == 1
+    assert not (tmp_path / "m" / MANIFEST).exists()
+
+
+# ---------------------------------------------------------------- resume and atomicity
+
+
+def test_resume_after_kill_gives_identical_output(tmp_path):
+    corpus = write_corpus(tmp_path / "big", files=2, docs_per_file=2500, seed=1)
+    args = [str(corpus), "--unit-mb", "0.25", "--shard-rows", "200", "--val-fraction", "0.01"]
+    reference = tmp_path / "ref"
+    assert run(*args, "-o", reference) == 0
+    out = tmp_path / "out"
+    for wait_units in (2, 6):  # kill twice, at different points, then finish
+        proc = subprocess.Popen([PYTHON, "-m", "data_prep", *args, "-o", str(out)], cwd=REPO,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while len(list((out / ".work").glob("u*.json"))) < wait_units and proc.poll() is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait() == -signal.SIGKILL  # it really was killed mid-run
+        if not (out / MANIFEST).exists():  # killed before publishing: nothing under a final name
+            assert not (out / "train").exists() and not (out / "validation").exists()
+    assert run(*args, "-o", out) == 0
+    assert output_files(out) == output_files(reference)
+    assert manifest(out)["sources"] == manifest(reference)["sources"]
+    assert run(*args, "-o", out) == 0  # a finished run is recognised and left alone
+
+
+def test_different_command_into_same_output_is_refused(tmp_path, corpus, caplog):
+    out = tmp_path / "out"
+    assert run(corpus, "-o", out) == 0
+    assert run(corpus, "-o", out, "--chunk-bytes", 512) == 1
+    assert "--overwrite" in caplog.text
+    assert run(corpus, "-o", out, "--chunk-bytes", 512, "--overwrite") == 0
+    assert manifest(out)["chunk_bytes"] == 512
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def bad_inputs(directory: Path) -> Path:
+    directory.mkdir()
+    (directory / "a_good.jsonl").write_text('{"text": "좋은 문서 하나"}\n', "utf-8")
+    (directory / "b_mixed.jsonl").write_bytes(
+        b'{"text": "\xec\xa2\x8b\xec\x9d\x80 \xeb\x91\x98"}\n{"text": oops\n{"body": "no text field"}\n'
+        b'{"text": "bad \xff utf8"}\n{"text": "nul\x00 inside"}\n{"text": "\\u0000escaped nul"}\n')
+    (directory / "c_empty.jsonl").write_bytes(b"")
+    (directory / "d_broken.json").write_text('{"SJML": {"text": [', "utf-8")
+    data = gzip.compress(("".join(json.dumps({"text": f"압축 {i}"}) + "\n" for i in range(3000))).encode())
+    (directory / "e_cut.jsonl.gz").write_bytes(data[: len(data) // 2])
+    buffer = directory / "f_cut.zip"
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("x.jsonl", '{"text": "zip"}\n' * 100)
+    buffer.write_bytes(buffer.read_bytes()[:60])
+    return directory
+
+
+def test_bad_input_is_reported_counted_and_the_rest_kept(tmp_path, caplog):
+    src = bad_inputs(tmp_path / "bad")
+    out = tmp_path / "out"
+    assert run(f"bad={src}", "-o", out, "--val-fraction", 0) == 0
+    m = manifest(out)
+    assert m["problems"] == {"invalid_utf8": 1, "malformed_json": 2, "missing_field": 1, "nul_bytes": 2,
+                             "truncated_archive": 2}
+    samples = "\n".join(m["problem_samples"])
+    assert f"{src / 'b_mixed.jsonl'}:2: malformed_json" in samples
+    assert f"{src / 'b_mixed.jsonl'}:3: missing_field" in samples and "'text'" in samples
+    assert f"{src / 'b_mixed.jsonl'}:4: invalid_utf8" in samples
+    assert f"{src / 'd_broken.json'}:1:" in samples
+    assert f"{src / 'e_cut.jsonl.gz'}" in samples and f"{src / 'f_cut.zip'}" in samples
+    text = b"\n".join(r[0] for r in load_split(out, "train")).decode()
+    for kept in ("좋은 문서 하나", "좋은 둘", "bad \ufffd utf8", "nul inside", "escaped nul", "압축 0"):
+        assert kept in text
+    assert "\x00" not in text
+    assert m["sources"]["bad"]["problems"]["malformed_json"] == 2
+    assert "b_mixed.jsonl:2" in caplog.text  # reported while running, too
+
+
+def test_strict_fails_without_output(tmp_path):
+    out = tmp_path / "out"
+    assert run(bad_inputs(tmp_path / "bad"), "-o", out, "--strict") == 2
+    assert not (out / MANIFEST).exists() and not (out / "train").exists()
+
+
+def test_missing_input_and_unknown_format_fail_at_once(tmp_path, caplog, capsys):
+    assert run(tmp_path / "nowhere.jsonl", "-o", tmp_path / "out") == 1
+    assert f"input not found: {tmp_path / 'nowhere.jsonl'}" in caplog.text
+    with pytest.raises(SystemExit) as exc:
+        run(tmp_path, "-o", tmp_path / "out", "--format", "csv")
+    assert exc.value.code == 2 and "invalid choice: 'csv'" in capsys.readouterr().err
+    binary = tmp_path / "blob.bin"
+    binary.write_bytes(bytes(range(256)) * 8 + b"\x00" * 2048)
+    assert run(binary, "-o", tmp_path / "out") == 1
+    assert "blob.bin: looks binary" in caplog.text
+    assert not (tmp_path / "out" / "train").exists()
+
+
+# ---------------------------------------------------------------- memory
+
+
+def peak_rss_kb(args: list[str]) -> int:
+    """Peak RSS of a fresh `python -m data_prep` process (measured by a wrapper process)."""
+    code = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, "
+            "stderr=subprocess.DEVNULL); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    result = subprocess.run([PYTHON, "-c", code, PYTHON, "-m", "data_prep", *args], cwd=REPO, capture_output=True,
+                            text=True, check=True)
+    return int(result.stdout.strip())
+
+
+def write_namuwiki(path: Path, records: int) -> int:
+    paragraph = "나무위키는 [[위키]] 문서이다. '''굵게''' 쓴 글과 [* 각주] 표 ||<#fff> 셀 || 가 있다.\n" * 120
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("[")
+        for i in range(records):
+            f.write(("," if i else "") + json.dumps({"namespace": 0, "title": f"문서 {i}", "contributors": ["x"],
+                                                      "text": f"{i}번 문서\n{paragraph}"}, ensure_ascii=False))
+        f.write("]")
+    return path.stat().st_size
+
+
+def test_peak_memory_stays_flat_on_a_big_json_array(tmp_path):
+    small = write_namuwiki(tmp_path / "small.json", 20)
+    big = write_namuwiki(tmp_path / "big.json", 4000)
+    assert big > 40e6
+    base = peak_rss_kb([str(tmp_path / "small.json"), "-o", str(tmp_path / "o1")])
+    peak = peak_rss_kb([str(tmp_path / "big.json"), "-o", str(tmp_path / "o2")])
+    # A reader that loads the array would need well over the file size (bytes + str + objects).
+    assert (peak - base) * 1024 < 0.5 * (big - small), (base, peak, big)
+    assert manifest(tmp_path / "o2")["sources"]["big"]["docs_kept"] == 4000
+
+
+# ---------------------------------------------------------------- progress, summary, inspect
+
+
+def test_progress_bar_on_a_terminal_and_log_lines_otherwise(capsys, caplog):
+    bar = Progress(10_000_000, "prepare", tty=True)
+    bar.update(5_000_000, 100)
+    bar.close()
+    err = capsys.readouterr().err
+    assert "prepare" in err and "docs/s" in err and "B/s" in err
+    caplog.set_level(logging.INFO, logger="data_prep")
+    plain = Progress(10_000_000, "prepare", interval_s=0, tty=False)
+    plain.update(5_000_000, 100)
+    assert "prepare: 5.0/10.0 MB (50%)" in caplog.text and "MB/s" in caplog.text and "docs/s" in caplog.text
+
+
+def test_cli_prints_summary_and_inspect_shows_chunks(tmp_path, corpus, capsys):
+    out = tmp_path / "out"
+    assert run(corpus, "-o", out) == 0
+    err = capsys.readouterr().err
+    assert "docs read" in err and "news" in err  # end-of-run summary table
+    assert run("inspect", out) == 0
+    shown = capsys.readouterr().out
+    assert "format_version 1" in shown and "news" in shown
+    assert "--- train[0] source=news" in shown and "문서" in shown
