@@ -65,13 +65,46 @@ def _lcm(*numbers: int) -> int:
     return reduce(lambda a, b: a * b // math.gcd(a, b), numbers, 1)
 
 
+# GBST's leaf modules initialise themselves (identity-like, see GBST.reset_parameters). They are
+# the only place this can live: transformers 5 skips `_init_weights` on custom-code modules that
+# own no parameters directly (GBST, its containers), so a parent-level init would never run.
+class _DepthwiseConv(nn.Conv1d):
+    """Tap 0 = 1, other taps and bias 0: position t starts out seeing byte t only."""
+
+    def reset_parameters(self) -> None:
+        tap0 = torch.zeros_like(self.weight)
+        tap0[:, :, 0] = 1.0
+        init.copy_(self.weight, tap0)
+        init.zeros_(self.bias)
+
+
+class _PointwiseConv(nn.Conv1d):
+    """Identity projection, zero bias."""
+
+    def reset_parameters(self) -> None:
+        eye = torch.eye(self.out_channels, self.in_channels, device=self.weight.device, dtype=self.weight.dtype)
+        init.copy_(self.weight, eye.unsqueeze(-1))
+        init.zeros_(self.bias)
+
+
+class _Scorer(nn.Linear):
+    """N(0, 1/sqrt(D)) weights (unit-scale scores for unit-scale inputs), zero bias."""
+
+    def reset_parameters(self) -> None:
+        init.normal_(self.weight, mean=0.0, std=self.in_features**-0.5)
+        init.zeros_(self.bias)
+
+
+_GBST_LEAVES = (_DepthwiseConv, _PointwiseConv, _Scorer)
+
+
 class _PositionalConv(nn.Module):
     """Depthwise Conv1d(D, D, K) then pointwise Conv1d(D, D, 1): ETRI's `Depthwise1dConv` parameters."""
 
     def __init__(self, dim: int, kernel_size: int) -> None:
         super().__init__()
-        self.convol = nn.Conv1d(dim, dim, kernel_size, groups=dim)
-        self.proj = nn.Conv1d(dim, dim, 1)
+        self.convol = _DepthwiseConv(dim, dim, kernel_size, groups=dim)
+        self.proj = _PointwiseConv(dim, dim, 1)
 
 
 class GBST(nn.Module):
@@ -102,31 +135,24 @@ class GBST(nn.Module):
         self.embeds = embeds  # the model's shared byte table (tied, not copied)
         # Container keys reproduce ETRI's nn.Sequential indices: positional_convol.2.*, cand_scoring.0.*
         self.positional_convol = nn.ModuleDict({"2": _PositionalConv(dim, self.max_block_size)})
-        self.cand_scoring = nn.ModuleList([nn.Linear(dim, 1)])
+        self.cand_scoring = nn.ModuleList([_Scorer(dim, 1)])
 
     @property
     def conv(self) -> _PositionalConv:
         return self.positional_convol["2"]
 
-    def reset_parameters(self, factor: float = 1.0) -> None:
+    def reset_parameters(self) -> None:
         """Identity initialisation: the positional conv passes byte t through (tap 0 = 1), the
-        projection is the identity, biases are zero, and the scorer is N(0, factor / sqrt(D)).
+        projection is the identity, biases are zero, and the scorer is N(0, 1/sqrt(D)).
 
         A warm-started model therefore starts from ByT5's own embedding scale (block means of
         byte embeddings) instead of the reference's N(0, 1) weights, which multiply it by ~sqrt(D),
         and nothing is left uninitialised. Uses transformers' init helpers, which skip tensors
         already loaded from a checkpoint.
         """
-        conv = self.conv
-        tap0 = torch.zeros_like(conv.convol.weight)
-        tap0[:, 0, 0] = 1.0
-        init.copy_(conv.convol.weight, tap0)
-        init.zeros_(conv.convol.bias)
-        eye = torch.eye(conv.proj.weight.shape[0], device=conv.proj.weight.device, dtype=conv.proj.weight.dtype)
-        init.copy_(conv.proj.weight, eye.unsqueeze(-1))
-        init.zeros_(conv.proj.bias)
-        init.normal_(self.cand_scoring[0].weight, mean=0.0, std=factor * conv.proj.weight.shape[0] ** -0.5)
-        init.zeros_(self.cand_scoring[0].bias)
+        for module in self.modules():
+            if isinstance(module, _GBST_LEAVES):
+                module.reset_parameters()
 
     def downsample_mask(self, attention_mask: torch.Tensor) -> torch.Tensor:
         """Byte-level mask (b, s) -> (b, ceil(s/ds)) mask of the GBST output, same dtype."""
@@ -221,18 +247,18 @@ class GBSWT5PreTrainedModel(T5PreTrainedModel):
     config: GBSWT5Config
 
     def _init_weights(self, module: nn.Module) -> None:
-        super()._init_weights(module)
-        factor = self.config.initializer_factor
-        if isinstance(module, GBSWT5ForConditionalGeneration):
-            init.normal_(module.shared.weight, mean=0.0, std=factor * 1.0)
-            if not self.config.tie_word_embeddings:
-                init.normal_(module.lm_head.weight, mean=0.0, std=factor * 1.0)
-        elif isinstance(module, GBST):
-            module.reset_parameters(factor)
+        """T5's scheme (byte table and lm_head N(0, initializer_factor)); GBST's leaves their own."""
+        if isinstance(module, _GBST_LEAVES):
+            module.reset_parameters()
+        else:
+            super()._init_weights(module)
 
 
-class GBSWT5EncoderStack(T5Stack):
-    """T5 encoder blocks over GBST's downsampled sequence (relative positions in downsampled steps)."""
+class GBSWT5EncoderStack(GBSWT5PreTrainedModel, T5Stack):
+    """T5 encoder blocks over GBST's downsampled sequence (relative positions in downsampled steps).
+
+    GBSWT5PreTrainedModel comes first so that transformers' per-submodel initialisation reaches GBST.
+    """
 
     def __init__(self, config: GBSWT5Config, shared: nn.Embedding) -> None:
         if config.gbst_batchnorm:
