@@ -34,7 +34,9 @@ class PackOptions:
 def validation_threshold(options: PackOptions, kept_hashes: Callable[[], np.ndarray]) -> int:
     """Documents whose hash is below the threshold go to validation. The hash decides, so the draw
     is the same whatever the workers, and duplicates can never straddle the two splits.
-    --val-docs needs every kept hash first (`kept_hashes`), --val-fraction does not."""
+    --val-docs needs every kept hash first (`kept_hashes`), --val-fraction does not (so packing can
+    overlap extraction); with --val-fraction > 0, `assemble` also sends the smallest-hash document
+    of the first non-empty unit to validation, so that a small corpus still gets a validation split."""
     if options.val_docs is None:
         return min(int(options.val_fraction * 2**64), 2**64)
     kept = kept_hashes()
@@ -55,6 +57,7 @@ def assemble(ready: Iterable[Unit], workdir: Path, stage: Path, options: PackOpt
     """Write both splits under `stage` from the units in `ready` (in unit order; each is yielded
     once its spill exists, so packing overlaps extraction); return (shard lists, per-source counts)."""
     seen = HashSet()
+    need_validation_doc = options.val_docs is None and options.val_fraction > 0
     writers = {split: ShardWriter(stage / split, options.shard_rows) for split in SPLITS}
     packers: dict[tuple[str, str], Packer] = {}
     stats: dict[str, Counter] = defaultdict(Counter)
@@ -62,6 +65,9 @@ def assemble(ready: Iterable[Unit], workdir: Path, stage: Path, options: PackOpt
         lengths, hashes = load_index(workdir, unit.index)
         keep = first_occurrences(hashes, seen)
         to_validation = (hashes < np.uint64(threshold)) if threshold < 2**64 else np.ones(len(hashes), bool)
+        if need_validation_doc and keep.any():
+            to_validation[np.flatnonzero(keep)[np.argmin(hashes[keep])]] = True
+            need_validation_doc = False
         source = stats[unit.source]
         source["duplicate"] += int((~keep).sum())
         for first, docs in iter_doc_batches(workdir, unit.index, lengths):

@@ -6,8 +6,13 @@ import os
 from pathlib import Path
 
 
+def temp_path(path: Path) -> Path:
+    """Unique per process: a worker orphaned by kill -9 may still be finishing the same file."""
+    return path.with_name(f"{path.name}.{os.getpid()}.tmp")
+
+
 def write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = temp_path(path)
     tmp.write_bytes(data)
     os.replace(tmp, path)
 

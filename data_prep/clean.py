@@ -8,11 +8,13 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-_RARE_NEWLINES = re.compile(r"[\x0b\x0c\x85\u2028\u2029]")
-_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\u00ad\u200b\ufeff]+")
-_ODD_SPACE = re.compile("[\t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]")
-_SUSPECT = re.compile("[\x00-\x08\t\x0b\x0c\x0e-\x1f\x7f-\x9f\u00a0\u00ad\u1680\u2000-\u200b\u2028\u2029"
-                      "\u202f\u205f\u3000\ufeff]")  # any character one of the three patterns above rewrites
+# Every character the cleaner rewrites one by one, and its replacement: a single regex scan
+# finds them (they are rare), a dict lookup per match replaces them.
+_CHAR_FIXES = {**{chr(c): "" for c in [*range(0x00, 0x09), *range(0x0E, 0x20), *range(0x7F, 0x85), *range(0x86, 0xA0)]},
+               **{ch: "\n" for ch in "\x0b\x0c\x85\u2028\u2029"},
+               **{ch: " " for ch in "\t\u00a0\u1680\u202f\u205f\u3000" + "".join(map(chr, range(0x2000, 0x200B)))},
+               "\u00ad": "", "\u200b": "", "\ufeff": ""}
+_SUSPECT = re.compile("[" + "".join(re.escape(ch) for ch in _CHAR_FIXES) + "]")
 _HANGUL = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]+")
 # Modu spoken/messenger transcription marks: {laughing}, {clearing} ..., (()) for unintelligible
 # speech, ((word)) for an uncertain transcription (the word is kept).
@@ -37,14 +39,17 @@ def normalize(text: str) -> str:
     """
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if _SUSPECT.search(text):
-        text = _ODD_SPACE.sub(" ", _CONTROL.sub("", _RARE_NEWLINES.sub("\n", text)))
+    text = _SUSPECT.sub(_fix_char, text)
     if not unicodedata.is_normalized("NFC", text):
         text = unicodedata.normalize("NFC", text)
     text = _squeeze(text, "  ", " ")
     text = _squeeze(text, " \n", "\n")
     text = _squeeze(text, "\n ", "\n")
     return _squeeze(text, "\n\n\n", "\n\n").strip()
+
+
+def _fix_char(match: re.Match) -> str:
+    return _CHAR_FIXES[match.group()]
 
 
 def _squeeze(text: str, pair: str, single: str) -> str:

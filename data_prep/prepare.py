@@ -128,7 +128,7 @@ def _claim_work_dir(work: Path, key: str, overwrite: bool) -> None:
                                  "command to resume it, or pass --overwrite to discard it")
         shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
-    for tmp in work.glob("*.tmp"):
+    for tmp in work.glob("*.tmp"):  # left by a killed run
         tmp.unlink()
     stamp.write_text(key + "\n")
 

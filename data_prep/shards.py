@@ -10,6 +10,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 
 from data_prep.atomic import write_json
@@ -31,6 +32,14 @@ def sha256_file(path: Path) -> str:
         while block := f.read(1 << 22):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _binary_array(values: list[bytes], kind: pa.DataType) -> pa.Array:
+    """Arrow binary/string array straight from buffers: pa.array() on Python objects costs more
+    and, on first use, imports pandas (about 0.7 s)."""
+    offsets = np.zeros(len(values) + 1, dtype=np.int32)
+    np.cumsum([len(v) for v in values], out=offsets[1:])
+    return pa.Array.from_buffers(kind, len(values), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(values))])
 
 
 def write_split_metadata(directory: Path, shards: list[dict]) -> None:
@@ -56,12 +65,13 @@ class ShardWriter:
         self._rows_in_shard = 0
         self._bytes_in_shard = 0
         self._chunks: list[bytes] = []
-        self._sources: list[str] = []
+        self._sources: list[bytes] = []
 
     def add(self, chunks: list[bytes], source: str) -> None:
+        encoded_source = source.encode("utf-8")
         for chunk in chunks:
             self._chunks.append(chunk)
-            self._sources.append(source)
+            self._sources.append(encoded_source)
             if self._rows_in_shard + len(self._chunks) >= self.shard_rows:
                 self.end_shard()
             elif len(self._chunks) >= _BATCH_ROWS:
@@ -104,8 +114,8 @@ class ShardWriter:
             return
         if self._writer is None:
             self._open()
-        batch = pa.record_batch([pa.array(self._chunks, pa.binary()), pa.array(self._sources, pa.string())],
-                                schema=SCHEMA)
+        batch = pa.record_batch([_binary_array(self._chunks, pa.binary()), _binary_array(self._sources, pa.string())],
+                                 schema=SCHEMA)
         self._writer.write_batch(batch)
         self._rows_in_shard += len(self._chunks)
         self._bytes_in_shard += sum(map(len, self._chunks))

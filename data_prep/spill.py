@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from data_prep.atomic import write_json
+from data_prep.atomic import temp_path, write_json
 
 # The assembler reads documents in batches of about this many bytes, so memory stays flat.
 READ_BATCH_BYTES = 1 << 20
@@ -34,7 +34,7 @@ def _stem(workdir: Path, index: int) -> Path:
 class SpillWriter:
     def __init__(self, workdir: Path, index: int):
         self._stem = _stem(workdir, index)
-        self._tmp_bin = self._stem.with_suffix(".bin.tmp")
+        self._tmp_bin = temp_path(self._stem.with_suffix(".bin"))
         self._file = open(self._tmp_bin, "wb")
         self._lengths = array("q")
         self._hashes = array("Q")
@@ -48,7 +48,7 @@ class SpillWriter:
         self._file.close()
         index = np.stack([np.frombuffer(self._lengths, np.int64), np.frombuffer(self._hashes, np.uint64).view(np.int64)]) \
             if self._lengths else np.zeros((2, 0), np.int64)
-        tmp_npy = self._stem.with_suffix(".npy.tmp")
+        tmp_npy = temp_path(self._stem.with_suffix(".npy"))
         with open(tmp_npy, "wb") as f:
             np.save(f, index)
         os.replace(self._tmp_bin, self._stem.with_suffix(".bin"))

@@ -340,3 +340,14 @@ def test_cli_prints_summary_and_inspect_shows_chunks(tmp_path, corpus, capsys):
     shown = capsys.readouterr().out
     assert "format_version 1" in shown and "news" in shown
     assert "--- train[0] source=news" in shown and "문서" in shown
+
+
+def test_small_corpus_still_gets_a_validation_split(tmp_path):
+    out = tmp_path / "out"
+    law = konlpy_corpus_dir() / "kolaw"
+    assert run(f"kolaw={law}", "--text-mode", "block", "-o", out) == 0  # default --val-fraction 0.001
+    m = manifest(out)
+    assert m["sources"]["kolaw"]["docs_validation"] == 1 and m["splits"]["validation"]["rows"] >= 1
+    assert run(f"kolaw={law}", "--text-mode", "block", "-o", tmp_path / "none", "--val-fraction", 0) == 0
+    assert manifest(tmp_path / "none")["splits"]["validation"]["rows"] == 0
+    assert len(datasets.load_from_disk(str(tmp_path / "none" / "validation"))) == 0

@@ -1,0 +1,115 @@
+"""Benchmark: `python -m data_prep` vs the datasets pipeline a user would otherwise write, on the
+same >= 100 MB Korean JSONL corpus, side by side in one run.
+
+The corpus is synthesised from real Korean text (the konlpy sample, plus ../shared/corpora when
+present): each document is a random run of real paragraphs under a unique header line, so dedup
+keeps it. Both pipelines run as fresh processes; wall time and CPU time (user+sys of the process
+tree) are measured, since the machine may be shared.
+
+    .venv/bin/python bench/bench_data_prep.py [--mb 128] [--workdir DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from data_prep.sample import konlpy_corpus_dir  # noqa: E402
+
+CORPORA = REPO.parent / "shared" / "corpora"
+
+# The pipeline a user would write with datasets: encode to byte ids, group_texts, save_to_disk.
+DATASETS_PIPELINE = """
+import sys, datasets
+datasets.disable_progress_bars()
+src, out, cache, size = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+ds = datasets.load_dataset("json", data_files=src, split="train", cache_dir=cache)
+ds = ds.map(lambda b: {"input_ids": [list(t.encode("utf-8")) for t in b["text"]]}, batched=True,
+            remove_columns=ds.column_names)
+def group_texts(batch):
+    joined = [b for ids in batch["input_ids"] for b in ids + [10]]
+    usable = len(joined) // size * size
+    return {"input_ids": [joined[i:i + size] for i in range(0, usable, size)]}
+ds = ds.map(group_texts, batched=True)
+ds.save_to_disk(out)
+"""
+
+
+def paragraphs() -> list[str]:
+    texts = []
+    for path in sorted(konlpy_corpus_dir().rglob("*.txt")):
+        texts += path.read_text("utf-8").split("\n\n")
+    if CORPORA.is_dir():
+        for path in sorted((CORPORA / "boddari").glob("*.txt")):
+            texts += path.read_text("utf-8").split("\n\n")
+        for path in sorted((CORPORA / "kowiki_wikiextractor").rglob("wiki_*")):
+            texts += [p for p in path.read_text("utf-8").split("\n") if not p.startswith(("<doc", "</doc"))]
+    return [t.strip() for t in texts if len(t.strip()) > 30]
+
+
+def synthesise(path: Path, megabytes: int, seed: int = 0) -> int:
+    rng = random.Random(seed)
+    pool = paragraphs()
+    size = 0
+    with open(path, "w", encoding="utf-8") as out:
+        doc = 0
+        while size < megabytes * 1e6:
+            text = f"문서 {doc}\n" + "\n".join(rng.choice(pool) for _ in range(rng.randint(1, 8)))
+            line = json.dumps({"id": doc, "text": text}, ensure_ascii=False) + "\n"
+            out.write(line)
+            size += len(line.encode("utf-8"))
+            doc += 1
+    return size
+
+
+def timed(cmd: list[str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the process tree) of one command."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=REPO, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mb", type=int, default=128)
+    parser.add_argument("--workdir", type=Path)
+    args = parser.parse_args()
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="bench_data_prep_"))
+    work.mkdir(parents=True, exist_ok=True)
+    corpus = work / "corpus.jsonl"
+    size = synthesise(corpus, args.mb)
+    mb = size / 1e6
+    print(f"corpus: {mb:.1f} MB JSONL of real Korean paragraphs ({corpus})")
+    results = {}
+    for workers in (1, 2):
+        out = work / f"prep{workers}"
+        shutil.rmtree(out, ignore_errors=True)
+        results[f"data_prep --workers {workers}"] = timed(
+            [sys.executable, "-m", "data_prep", str(corpus), "-o", str(out), "--workers", str(workers)])
+    out, cache = work / "hf", work / "hf_cache"
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.rmtree(cache, ignore_errors=True)
+    results["datasets pipeline"] = timed([sys.executable, "-c", DATASETS_PIPELINE, str(corpus), str(out), str(cache), "1024"])
+    print(f"{'pipeline':<24} {'wall s':>8} {'MB/s':>8} {'CPU s':>8} {'MB/CPU-s':>9}")
+    for name, (wall, cpu) in results.items():
+        print(f"{name:<24} {wall:>8.2f} {mb / wall:>8.1f} {cpu:>8.2f} {mb / cpu:>9.1f}")
+    one, two, hf = (results[k] for k in ("data_prep --workers 1", "data_prep --workers 2", "datasets pipeline"))
+    print(f"speed-up vs datasets (1 worker, wall): {hf[0] / one[0]:.1f}x   (CPU: {hf[1] / one[1]:.1f}x)")
+    print(f"scaling 1 -> 2 workers (wall): {one[0] / two[0]:.2f}x")
+    shutil.rmtree(work, ignore_errors=True) if args.workdir is None else None
+
+
+if __name__ == "__main__":
+    main()
