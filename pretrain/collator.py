@@ -22,21 +22,21 @@ _GAMMA = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _NOISE_STREAM, _NONNOISE_STREAM = 1, 2  # seqio draws the two segmentations from separate seeds
+_LAYOUT_CACHE = 256  # distinct chunk-length vectors remembered (full chunks: one)
 
 
 def splitmix64(z: np.ndarray) -> np.ndarray:
     """splitmix64's finaliser, elementwise on uint64 (wrapping arithmetic)."""
-    z = np.asarray(z, dtype=np.uint64)
-    with np.errstate(over="ignore"):  # wrapping is the point
-        z = (z ^ (z >> np.uint64(30))) * _M1
-        z = (z ^ (z >> np.uint64(27))) * _M2
-    return z ^ (z >> np.uint64(31))
+    shape = np.shape(z)
+    z = np.array(z, dtype=np.uint64, ndmin=1)  # arrays wrap silently; NumPy scalars would warn
+    z = (z ^ (z >> np.uint64(30))) * _M1
+    z = (z ^ (z >> np.uint64(27))) * _M2
+    return (z ^ (z >> np.uint64(31))).reshape(shape)
 
 
 def keyed_hash(key: np.ndarray, counter: np.ndarray) -> np.ndarray:
     """Counter-based random uint64s: splitmix64 of key + (counter + 1) * gamma (broadcasting)."""
-    with np.errstate(over="ignore"):  # wrapping is the point
-        return splitmix64(np.asarray(key, dtype=np.uint64) + (np.asarray(counter, dtype=np.uint64) + np.uint64(1)) * _GAMMA)
+    return splitmix64(np.asarray(key, dtype=np.uint64) + (np.asarray(counter, dtype=np.uint64) + np.uint64(1)) * _GAMMA)
 
 
 def span_counts(lengths: np.ndarray, noise_density: float, mean_noise_span_length: float) -> tuple[np.ndarray, np.ndarray]:
@@ -53,71 +53,130 @@ def span_counts(lengths: np.ndarray, noise_density: float, mean_noise_span_lengt
     return np.where(short, 0, num_noise), np.where(short, 0, num_spans)
 
 
-def _segment_starts(keys: np.ndarray, num_items: np.ndarray, num_segments: np.ndarray) -> np.ndarray:
-    """Starts of a uniform random composition of num_items into num_segments non-empty parts.
+class _Layout:
+    """Everything about a batch that depends on its chunk lengths only (cached per length vector)."""
 
-    seqio shuffles num_segments - 1 ones among the num_items - 1 gaps between items, i.e. cuts
-    at a uniform random subset of the gaps. The subset is drawn here with Floyd's algorithm,
-    vectorised over rows (one step per cut, at most MAX_SAFE_SENTINELS - 1 steps in practice),
-    from the per-row uint64 `keys`. Returns (rows, max segments + 1) int64: 0, the sorted cuts,
-    then num_items repeated
-    to fill the row.
+    def __init__(self, collator: SpanCorruptionCollator, lengths: np.ndarray) -> None:
+        rows, raw_width = len(lengths), int(lengths.max(initial=0))
+        self.num_noise, self.num_spans = collator.check_lengths(lengths)
+        # Both segmentations at once: rows [0, n) split the noise, rows [n, 2n) the rest.
+        self.items = np.concatenate([self.num_noise, lengths - self.num_noise])
+        cuts = np.maximum(np.concatenate([self.num_spans, self.num_spans]) - 1, 0)
+        self.kmax = int(cuts.max(initial=0))
+        self.step = np.arange(self.kmax)
+        self.top = (self.items - 1 - cuts)[:, None] + self.step  # Floyd's range top per step
+        self.top_span = np.maximum(self.top + 1, 1).astype(np.uint64)
+        self.unused = self.step >= cuts[:, None]
+        self.earlier = np.tri(self.kmax, k=-1, dtype=bool)
+        self.input_lengths = lengths - self.num_noise + self.num_spans + 1
+        self.target_lengths = self.num_noise + self.num_spans + 1
+        self.input_width = collator._width(self.input_lengths, collator.pad_inputs_to, "inputs")
+        self.target_width = collator._width(self.target_lengths, collator.pad_targets_to, "targets")
+        self.table = _Table(rows * raw_width, self.input_width, self.target_width)
+        self.row_start = (np.arange(rows) * raw_width)[:, None]
+        spans = self.kmax + 1
+        live = (np.arange(spans) < self.num_spans[:, None]).astype(np.int64)
+        sentinels = self.table.sentinel + np.arange(spans)
+        # Piece templates; the random columns are filled in per batch.
+        # inputs: keep_0 S_0 keep_1 S_1 ... EOS pad;  targets: S_0 noise_0 S_1 noise_1 ... EOS pad.
+        self.input_pieces = self._template(rows, sentinels, live, 1, self.table.input_pad, self.input_width - self.input_lengths)
+        self.target_pieces = self._template(rows, sentinels, live, 0, self.table.label_pad, self.target_width - self.target_lengths)
+        self.input_arange = np.arange(rows * self.input_width)
+        self.target_arange = np.arange(rows * self.target_width)
+        self.attention_mask = (np.arange(self.input_width) < self.input_lengths[:, None]).astype(np.int64)
+        self.decoder_attention_mask = (np.arange(self.target_width) < self.target_lengths[:, None]).astype(np.int64)
+
+    def _template(self, rows: int, sentinels: np.ndarray, live: np.ndarray, sentinel_column: int, pad: int,
+                  pad_lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(table starts, lengths) per piece: sentinels in every other column, then EOS, padding."""
+        starts = np.zeros((rows, 2 * live.shape[1] + 2), dtype=np.int64)
+        lengths = np.zeros_like(starts)
+        starts[:, sentinel_column:-2:2], lengths[:, sentinel_column:-2:2] = sentinels, live
+        starts[:, -2], lengths[:, -2] = self.table.eos, 1
+        starts[:, -1], lengths[:, -1] = pad, pad_lengths
+        return starts, lengths
+
+
+class _Table:
+    """Layout of the gather table: the batch's byte ids, every sentinel, EOS, then two paddings.
+
+    Each output row is a list of pieces, each a run of consecutive table entries, so a whole
+    side of the batch is one np.repeat (piece start per position) plus one take.
     """
-    rows = num_items.shape[0]
-    cuts = np.maximum(num_segments - 1, 0)
-    gaps = num_items - 1
-    kmax = int(cuts.max(initial=0))
-    unit = (keyed_hash(keys[:, None], np.arange(kmax)) >> np.uint64(11)).astype(np.float64) * 2.0**-53
-    chosen = np.empty((rows, kmax), dtype=np.int64)
-    for step in range(kmax):
-        top = gaps - cuts + step  # Floyd: for top in n-k .. n-1, draw t uniform in [0, top]
-        draw = np.minimum((unit[:, step] * (top + 1)).astype(np.int64), np.maximum(top, 0))
-        taken = (chosen[:, :step] == draw[:, None]).any(axis=1)
-        chosen[:, step] = np.where(step < cuts, np.where(taken, top, draw), gaps)  # gaps: sorts last
-    chosen.sort(axis=1)
-    starts = np.empty((rows, kmax + 2), dtype=np.int64)
+
+    def __init__(self, raw_size: int, inputs_width: int, targets_width: int) -> None:
+        self.sentinel = raw_size  # sentinel k at sentinel + k (id 258 - k)
+        self.eos = self.sentinel + FIRST_SENTINEL_ID - BYTE_OFFSET + 1
+        self.input_pad = self.eos + 1
+        self.label_pad = self.input_pad + inputs_width
+        self.suffix = np.concatenate([
+            np.arange(FIRST_SENTINEL_ID, BYTE_OFFSET - 1, -1, dtype=np.int16),
+            np.array([EOS_ID], dtype=np.int16),
+            np.full(inputs_width, PAD_ID, dtype=np.int16),
+            np.full(targets_width, LABEL_PAD, dtype=np.int16),
+        ])
+
+    def fill(self, raw: np.ndarray) -> np.ndarray:
+        table = np.empty(raw.size + self.suffix.size, dtype=np.int16)
+        np.add(raw.reshape(-1), BYTE_OFFSET, out=table[: raw.size], dtype=np.int16)
+        table[raw.size :] = self.suffix
+        return table
+
+
+def _segment_starts(keys: np.ndarray, layout: _Layout) -> np.ndarray:
+    """Starts of a uniform random composition of items into num_spans non-empty parts, per row.
+
+    seqio shuffles num_spans - 1 ones among the items - 1 gaps between items, i.e. cuts at a
+    uniform random subset of the gaps. The subset is drawn with Floyd's algorithm (for top in
+    n-k .. n-1: draw t uniform in [0, top], take top instead if t is already chosen) from the
+    per-row uint64 `keys`. Returns (rows, kmax + 2) int64: 0, the sorted cuts + 1, then the
+    row's item count repeated to fill the row.
+    """
+    # Lemire's multiply-shift: uniform in [0, top] up to a relative bias below top / 2**32.
+    draws = (((keyed_hash(keys[:, None], layout.step) >> np.uint64(32)) * layout.top_span) >> np.uint64(32)).astype(np.int64)
+    # Step i depends on steps < i only, so iterating to a fixed point reproduces the sequential
+    # algorithm; collisions are rare, so this ends after two or three rounds.
+    chosen = draws
+    while True:
+        taken = ((chosen[:, None, :] == draws[:, :, None]) & layout.earlier).any(axis=2)
+        settled = np.where(taken, layout.top, draws)
+        if np.array_equal(settled, chosen):
+            break
+        chosen = settled
+    starts = np.empty((len(keys), layout.kmax + 2), dtype=np.int64)
     starts[:, 0] = 0
-    starts[:, 1:-1] = chosen + 1
-    starts[:, -1] = num_items
+    starts[:, 1:-1] = np.where(layout.unused, layout.items[:, None] - 1, chosen) + 1  # unused cuts sort last
+    starts[:, 1:-1].sort(axis=1)
+    starts[:, -1] = layout.items
     return starts
 
 
-def _interleave(raw: np.ndarray, sentinel_pos: np.ndarray, live: np.ndarray, other_before: np.ndarray,
-                lengths: np.ndarray, width: int, pad: int) -> np.ndarray:
-    """Assemble one side (inputs or targets) of span-corrupted rows by gathering from `raw`.
-
-    sentinel_pos: (rows, spans) output position of sentinel k where `live`; other_before:
-    (rows, spans + 1) count of bytes of the *other* side before the bytes that follow sentinel
-    k - 1. Bytes are gathered from a running source index that advances by one per output
-    position and jumps over the other side's segment after each sentinel.
-    """
-    rows, raw_width = raw.shape
-    jumps = np.zeros((rows, width + 1), dtype=np.int64)
-    jumps[:, 0] = np.arange(rows) * raw_width  # flat index of each row's first byte
-    step = np.where(live, np.diff(other_before, axis=1) - 1, 0)  # -1: the sentinel consumed a position
-    jumps[np.arange(rows)[:, None], np.where(live, np.minimum(sentinel_pos + 1, width), width)] += step
-    source = np.cumsum(jumps[:, :width], axis=1)
-    source += np.arange(width)
-    out = np.empty((rows, width), dtype=np.int64)
-    np.add(raw.reshape(-1).take(source, mode="clip") if raw.size else 0, BYTE_OFFSET, out=out, dtype=np.int64)
-    row_of = np.broadcast_to(np.arange(rows)[:, None], live.shape)
-    out[row_of[live], sentinel_pos[live]] = FIRST_SENTINEL_ID - np.nonzero(live)[1]
-    out[np.arange(width) >= (lengths - 1)[:, None]] = pad
-    out[np.arange(rows), lengths - 1] = EOS_ID
-    return out
+def _assemble(table: np.ndarray, starts: np.ndarray, lengths: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """(rows, width) int64 from per-row pieces (table start, length) that fill each row exactly."""
+    lengths = lengths.reshape(-1)
+    out_starts = np.cumsum(lengths) - lengths  # rows are filled exactly, so flat positions line up
+    index = np.repeat(starts.reshape(-1) - out_starts, lengths)
+    index += positions
+    return table.take(index).astype(np.int64).reshape(starts.shape[0], -1)
 
 
 def pad_chunks(chunks: Sequence[bytes | np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Byte chunks -> (rows, longest) uint8 array, zero padded, and the lengths (no per-row copy loop)."""
-    parts = [c if isinstance(c, (bytes, bytearray)) else np.asarray(c, dtype=np.uint8).tobytes() for c in chunks]
-    lengths = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
-    flat = np.frombuffer(b"".join(parts), dtype=np.uint8)
+    """Byte chunks (bytes or uint8 arrays) -> (rows, longest) zero-padded uint8 array and lengths."""
+    lengths = np.fromiter(map(len, chunks), dtype=np.int64, count=len(chunks))
+    flat = np.frombuffer(b"".join(chunks), dtype=np.uint8)  # any contiguous buffer; no per-row copy
+    if flat.size != lengths.sum():
+        raise ValueError("chunks must be bytes or 1-D uint8 arrays")
+    return pad_rows(flat, lengths), lengths
+
+
+def pad_rows(flat: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Concatenated rows -> (rows, longest) zero-padded array (a free reshape when all are equal)."""
     width = int(lengths.max(initial=0))
-    starts = np.cumsum(lengths) - lengths
-    index = starts[:, None] + np.arange(width)
-    valid = np.arange(width) < lengths[:, None]
-    raw = np.where(valid, flat[np.where(valid, index, 0)] if flat.size else 0, 0).astype(np.uint8)
-    return raw, lengths
+    if (lengths == width).all():
+        return flat.reshape(len(lengths), width)
+    raw = np.zeros((len(lengths), width), dtype=flat.dtype)
+    raw[np.arange(width) < lengths[:, None]] = flat  # row-major order = concatenation order
+    return raw
 
 
 def content_ids(chunks: Sequence[bytes | np.ndarray]) -> np.ndarray:
@@ -154,6 +213,7 @@ class SpanCorruptionCollator:
         self.pad_inputs_to = pad_inputs_to
         self.pad_targets_to = pad_targets_to
         self._seed_key = splitmix64(np.uint64(self.seed & 0xFFFFFFFFFFFFFFFF))
+        self._layouts: dict[bytes, _Layout] = {}
 
     def check_lengths(self, lengths: np.ndarray | Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """(num_noise, num_spans) for these chunk lengths; raises if the settings cannot corrupt them."""
@@ -192,45 +252,55 @@ class SpanCorruptionCollator:
             raise ValueError(f"got {len(ids)} sample_ids for {len(lengths)} chunks")
         return self.collate_padded(raw, lengths, ids)
 
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_layouts": {}}  # a cache: not worth shipping to DataLoader workers
+
+    def _layout(self, lengths: np.ndarray) -> _Layout:
+        key = lengths.tobytes()
+        layout = self._layouts.get(key)
+        if layout is None:
+            if len(self._layouts) >= _LAYOUT_CACHE:
+                self._layouts.clear()
+            layout = self._layouts[key] = _Layout(self, lengths)
+        return layout
+
     def spans(self, lengths: np.ndarray, sample_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(num_spans, keep_starts, noise_starts) per row: the random segmentation of each example.
 
         keep_starts[:, k] / noise_starts[:, k] count the non-noise / noise bytes before span k
-        (column num_spans holds the totals); spans alternate non-noise k, noise k.
+        (from column num_spans on, the totals); spans alternate non-noise k, noise k.
         """
-        lengths = np.asarray(lengths, dtype=np.int64)
-        num_noise, num_spans = self.check_lengths(lengths)
-        base = splitmix64(self._seed_key ^ splitmix64(np.asarray(sample_ids, dtype=np.int64).astype(np.uint64)))
-        # Both segmentations in one call: rows [0, n) split the noise, rows [n, 2n) the rest.
-        starts = _segment_starts(np.concatenate([base ^ np.uint64(_NOISE_STREAM), base ^ np.uint64(_NONNOISE_STREAM)]),
-                                 np.concatenate([num_noise, lengths - num_noise]), np.concatenate([num_spans, num_spans]))
-        noise_starts, keep_starts = np.split(starts, 2)
-        return num_spans, keep_starts, noise_starts
+        layout = self._layout(np.asarray(lengths, dtype=np.int64))
+        return (layout.num_spans, *self._segmentations(layout, sample_ids)[::-1])
+
+    def _segmentations(self, layout: _Layout, sample_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        base = splitmix64(self._seed_key ^ splitmix64(np.asarray(sample_ids, dtype=np.int64)))
+        keys = np.concatenate([base ^ np.uint64(_NOISE_STREAM), base ^ np.uint64(_NONNOISE_STREAM)])
+        noise_starts, keep_starts = np.split(_segment_starts(keys, layout), 2)
+        return noise_starts, keep_starts
 
     def collate_padded(self, raw: np.ndarray, lengths: np.ndarray, sample_ids: np.ndarray) -> dict[str, torch.Tensor]:
         """The batch for a zero-padded (rows, width) uint8 array of chunks and their lengths."""
-        lengths = np.asarray(lengths, dtype=np.int64)
-        num_spans, keep_starts, noise_starts = self.spans(lengths, sample_ids)
-        num_keep, num_noise = keep_starts[:, -1], noise_starts[:, -1]
-        span = np.arange(keep_starts.shape[1] - 1)
-        live = span < num_spans[:, None]
-        # inputs: keep_0 S_0 keep_1 S_1 ... (sentinel k follows keep segments 0..k);
-        # targets: S_0 noise_0 S_1 noise_1 ... (sentinel k follows noise segments 0..k-1).
-        input_lengths = num_keep + num_spans + 1
-        target_lengths = num_noise + num_spans + 1
-        input_ids = _interleave(raw, keep_starts[:, 1:] + span, live, noise_starts, input_lengths,
-                                self._width(input_lengths, self.pad_inputs_to, "inputs"), PAD_ID)
-        labels = _interleave(raw, noise_starts[:, :-1] + span, live, keep_starts, target_lengths,
-                             self._width(target_lengths, self.pad_targets_to, "targets"), LABEL_PAD)
+        layout = self._layout(np.asarray(lengths, dtype=np.int64))
+        noise_starts, keep_starts = self._segmentations(layout, sample_ids)
+        table = layout.table.fill(raw)
+        keep_len = np.diff(keep_starts, axis=1)  # 0 past the row's spans: starts repeat the total
+        first_byte = layout.row_start + keep_starts[:, :-1] + noise_starts[:, :-1]
+        input_starts, input_lengths = (a.copy() for a in layout.input_pieces)
+        input_starts[:, 0:-2:2], input_lengths[:, 0:-2:2] = first_byte, keep_len
+        target_starts, target_lengths = (a.copy() for a in layout.target_pieces)
+        target_starts[:, 1:-2:2], target_lengths[:, 1:-2:2] = first_byte + keep_len, np.diff(noise_starts, axis=1)
+        input_ids = _assemble(table, input_starts, input_lengths, layout.input_arange)
+        labels = _assemble(table, target_starts, target_lengths, layout.target_arange)
         decoder_input_ids = np.empty_like(labels)
         decoder_input_ids[:, 0] = DECODER_START_ID
-        decoder_input_ids[:, 1:] = np.maximum(labels[:, :-1], PAD_ID)
+        np.maximum(labels[:, :-1], PAD_ID, out=decoder_input_ids[:, 1:])
         return {
             "input_ids": torch.from_numpy(input_ids),
-            "attention_mask": torch.from_numpy((np.arange(input_ids.shape[1]) < input_lengths[:, None]).astype(np.int64)),
+            "attention_mask": torch.from_numpy(layout.attention_mask.copy()),
             "labels": torch.from_numpy(labels),
             "decoder_input_ids": torch.from_numpy(decoder_input_ids),
-            "decoder_attention_mask": torch.from_numpy((labels != LABEL_PAD).astype(np.int64)),
+            "decoder_attention_mask": torch.from_numpy(layout.decoder_attention_mask.copy()),
         }
 
     @staticmethod

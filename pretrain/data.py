@@ -25,35 +25,43 @@ import pyarrow as pa
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from pretrain.collator import SpanCorruptionCollator, keyed_hash, splitmix64
+from pretrain.collator import SpanCorruptionCollator, keyed_hash, pad_rows, splitmix64
 
 STATE_VERSION = 1
 FORMAT_VERSION = 1
 _MIX_STREAM, _PASS_STREAM, _VALIDATION_STREAM = 1, 2, 3
 _FEISTEL_ROUNDS = 4
+PLAN_WINDOW = 64  # batches planned per call
 
 
 def permute(index: np.ndarray, size: int, key: np.ndarray | int) -> np.ndarray:
     """A keyed pseudo-random bijection of [0, size), evaluated at `index` (int64 array).
 
-    A 4-round Feistel network on the smallest even bit width covering size, with cycle
-    walking for values that land outside [0, size). `key` may be an array (one per index).
+    A 4-round unbalanced Feistel network on the bit width of size - 1 (so fewer than half of
+    its values fall outside [0, size)), with cycle walking for those. `key` may be an array
+    (one key per index).
     """
     index = np.asarray(index, dtype=np.int64)
     if size <= 1:
         return np.zeros_like(index)
-    half = (int(size - 1).bit_length() + 1) // 2
-    mask = np.uint64((1 << half) - 1)
-    key = np.broadcast_to(np.asarray(key, dtype=np.uint64), index.shape)
-    out = index.astype(np.uint64)
-    todo = np.ones(index.shape, dtype=bool)
-    while todo.any():
-        left, right, k = out[todo] >> np.uint64(half), out[todo] & mask, key[todo]
-        for round_ in range(_FEISTEL_ROUNDS):
-            left, right = right, left ^ (keyed_hash(k ^ np.uint64(round_), right) & mask)
-        out[todo] = (left << np.uint64(half)) | right
-        todo = out >= np.uint64(size)
+    bits = int(size - 1).bit_length()
+    out = _feistel(index.astype(np.uint64), bits, np.asarray(key, dtype=np.uint64))
+    outside = out >= np.uint64(size)
+    while outside.any():
+        out = np.where(outside, _feistel(out, bits, np.asarray(key, dtype=np.uint64)), out)
+        outside = out >= np.uint64(size)
     return out.astype(np.int64)
+
+
+def _feistel(x: np.ndarray, bits: int, key: np.ndarray) -> np.ndarray:
+    """A bijection of [0, 2**bits): rounds swap a `left` and a `right` part of unequal widths."""
+    left_bits, right_bits = bits - bits // 2, bits // 2
+    left, right = x >> np.uint64(right_bits), x & np.uint64((1 << right_bits) - 1)
+    for round_ in range(_FEISTEL_ROUNDS):
+        mixed = keyed_hash(key ^ np.uint64(round_), right) & np.uint64((1 << left_bits) - 1)
+        left, right = right, left ^ mixed
+        left_bits, right_bits = right_bits, left_bits
+    return (left << np.uint64(right_bits)) | right
 
 
 def _stream_key(seed: int, *parts: int | np.ndarray) -> np.ndarray:
@@ -151,23 +159,25 @@ class ShardIndex:
         batch = np.searchsorted(self._first_row, rows, side="right") - 1
         element = self._offset_pos[batch] + rows - self._first_row[batch]
         file = self._file[batch]
-        starts = np.empty(len(rows), dtype=np.int64)
+        by_file = np.argsort(file, kind="stable")
+        touched, first = np.unique(file[by_file], return_index=True)
         lengths = np.empty(len(rows), dtype=np.int64)
-        touched = np.unique(file)
-        for f in touched:  # one vectorised step per file, not per row
-            sel = file == f
+        pieces = []
+        for f, lo, hi in zip(touched, first, [*first[1:], len(rows)]):  # one vectorised step per file, not per row
+            sel = by_file[lo:hi]
             offsets = self._offsets[f]
             begin = offsets[element[sel]].astype(np.int64)
-            starts[sel] = self._data_pos[batch[sel]] + begin
             lengths[sel] = offsets[element[sel] + 1] - begin
-        width = int(lengths.max(initial=0))
-        span = np.arange(width)
-        valid = span < lengths[:, None]
-        raw = np.zeros((len(rows), width), dtype=np.uint8)
-        for f in touched:
-            sel = np.flatnonzero(file == f)
-            raw[sel] = np.where(valid[sel], self._bytes[f].take(starts[sel, None] + span, mode="clip"), 0)
+            pieces.append(self._bytes[f].take(_ranges(self._data_pos[batch[sel]] + begin, lengths[sel])))
+        raw = np.empty((len(rows), int(lengths.max(initial=0))), dtype=np.uint8)
+        raw[by_file] = pad_rows(np.concatenate(pieces) if pieces else np.zeros(0, np.uint8), lengths[by_file])
         return raw, lengths
+
+
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Concatenation of arange(start, start + length) for each pair, without a Python loop."""
+    ends = np.cumsum(lengths)
+    return np.repeat(starts - (ends - lengths), lengths) + np.arange(ends[-1] if len(ends) else 0)
 
 
 def mixing_counts(rows: Sequence[int], total: int, weights: Sequence[float] | None,
@@ -223,6 +233,7 @@ class ShardStream(IterableDataset):
         self._count_starts = np.concatenate([[0], np.cumsum(self.counts)[:-1]])
         self.batches_per_epoch = self.epoch_samples // global_batch
         self._batches = 0
+        self._plan_window = -1
 
     @property
     def index(self) -> ShardIndex:
@@ -240,20 +251,29 @@ class ShardStream(IterableDataset):
 
     def sample_plan(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(global rows, sample ids) of batch k on this rank."""
-        epoch, step = divmod(k, self.batches_per_epoch)
-        slots = (step * self.world_size + self.rank) * self.batch_size + np.arange(self.batch_size)
+        window, i = divmod(k, PLAN_WINDOW)
+        if self._plan_window != window:  # planning many batches per call amortises NumPy overhead
+            self._plan_window = window
+            self._plan_rows, self._plan_ids = self._plan(np.arange(window * PLAN_WINDOW, (window + 1) * PLAN_WINDOW))
+        return self._plan_rows[i], self._plan_ids[i]
+
+    def _plan(self, ks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, sample ids), each (len(ks), batch_size), of batches ks on this rank."""
+        epoch, step = np.divmod(ks, self.batches_per_epoch)
+        slots = ((step * self.world_size + self.rank) * self.batch_size)[:, None] + np.arange(self.batch_size)
+        epoch = np.broadcast_to(epoch[:, None], slots.shape)
         drawn = permute(slots, self.epoch_samples, _stream_key(self.seed, _MIX_STREAM, epoch))
         source = np.searchsorted(self._count_starts, drawn, side="right") - 1
         occurrence = drawn - self._count_starts[source]
         rows = np.empty_like(occurrence)
         for d in np.unique(source):
             sel = source == d
-            passes, within = self._pass_position(d, epoch, occurrence[sel])
+            passes, within = self._pass_position(d, epoch[sel], occurrence[sel])
             rows[sel] = self.index.dir_first_row[d] + permute(within, self.rows[d], _stream_key(self.seed, _PASS_STREAM, d, passes))
         return rows, epoch * self.epoch_samples + slots
 
-    def _pass_position(self, d: int, epoch: int, occurrence: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(pass, position in that pass) over directory d's rows for its occurrences in an epoch.
+    def _pass_position(self, d: int, epoch: np.ndarray, occurrence: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(pass, position in that pass) over directory d's rows for its occurrences in these epochs.
 
         A directory drawn at most once per row per epoch uses disjoint windows of one pass for
         consecutive epochs (no row twice in an epoch; the pass's remainder is skipped); one
@@ -262,7 +282,7 @@ class ShardStream(IterableDataset):
         count, rows = int(self.counts[d]), self.rows[d]
         if count <= rows:
             windows = rows // count
-            return np.full_like(occurrence, epoch // windows), (epoch % windows) * count + occurrence
+            return epoch // windows, (epoch % windows) * count + occurrence
         return np.divmod(epoch * count + occurrence, rows)
 
     def batch(self, k: int) -> dict[str, torch.Tensor]:
