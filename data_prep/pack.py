@@ -7,9 +7,6 @@ last at least 99% full.
 """
 from __future__ import annotations
 
-_SENTENCE_ENDS = (b". ", b"? ", b"! ")
-
-
 def default_window(chunk_bytes: int) -> int:
     return chunk_bytes // 100
 
@@ -21,7 +18,7 @@ def find_cut(buf: bytes | bytearray, start: int, chunk_bytes: int, window: int) 
     newline = buf.rfind(b"\n", low, end)
     if newline >= 0:
         return newline + 1
-    sentence = max(buf.rfind(mark, low, end) for mark in _SENTENCE_ENDS)
+    sentence = max(buf.rfind(b". ", low, end), buf.rfind(b"? ", low, end), buf.rfind(b"! ", low, end))
     if sentence >= 0:
         return sentence + 2
     space = buf.rfind(b" ", low, end)
