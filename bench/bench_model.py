@@ -4,9 +4,11 @@
     consensus on, batch 8 x 1024 bytes, d_model 512).
 (b) One training step (forward, backward, AdamW update): GBSWT5 vs T5ForConditionalGeneration of
     the same dimensions (ByT5 layout: encoder 3x the decoder depth; 1024-byte inputs, 189-byte targets).
+(c) The same GBSWT5 step with torch's scaled_dot_product_attention (relative position bias as the
+    additive mask; the default) vs transformers' eager attention.
 
 Timings interleave the two sides and report medians, so load from other processes hits both alike.
-Usage: python bench/bench_model.py [--repeats N] [--part gbst|step|all]
+Usage: python bench/bench_model.py [--repeats N] [--part gbst|step|attn|all]
 """
 from __future__ import annotations
 
@@ -59,44 +61,64 @@ def bench_gbst(repeats: int) -> float:
     return t_theirs / t_ours
 
 
+STEP_DIMS = dict(d_model=384, d_ff=1024, num_layers=6, num_decoder_layers=2, num_heads=6, d_kv=64)
+STEP_BATCH, STEP_INPUTS, STEP_TARGETS = 4, 1024, 189
+
+
+def training_step(model: nn.Module) -> Callable[[], None]:
+    torch.manual_seed(0)
+    inputs = torch.randint(3, 259, (STEP_BATCH, STEP_INPUTS))
+    labels = torch.randint(3, 259, (STEP_BATCH, STEP_TARGETS))
+    mask = torch.ones_like(inputs)
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+    def run() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        model(input_ids=inputs, attention_mask=mask, labels=labels, use_cache=False).loss.backward()
+        optimizer.step()
+    return run
+
+
+def step_description() -> str:
+    layout = ", ".join(f"{k} {v}" for k, v in STEP_DIMS.items())
+    return f"training step, batch {STEP_BATCH}, {STEP_INPUTS}/{STEP_TARGETS} bytes, {layout}"
+
+
 def bench_step(repeats: int) -> float:
     torch.manual_seed(0)
-    dims = dict(d_model=384, d_ff=1024, num_layers=6, num_decoder_layers=2, num_heads=6, d_kv=64)
-    batch, in_len, tgt_len = 4, 1024, 189
-    gbswt5 = GBSWT5ForConditionalGeneration(GBSWT5Config.from_preset("tiny", **dims))
+    gbswt5 = GBSWT5ForConditionalGeneration(GBSWT5Config.from_preset("tiny", **STEP_DIMS))
     byt5 = T5ForConditionalGeneration(T5Config(vocab_size=384, feed_forward_proj="gated-gelu", dropout_rate=0.0,
-                                               tie_word_embeddings=False, decoder_start_token_id=0, **dims))
-    inputs = torch.randint(3, 259, (batch, in_len))
-    labels = torch.randint(3, 259, (batch, tgt_len))
-    mask = torch.ones_like(inputs)
-
-    def step(model: nn.Module) -> Callable[[], None]:
-        model.train()
-        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-
-        def run() -> None:
-            optimizer.zero_grad(set_to_none=True)
-            model(input_ids=inputs, attention_mask=mask, labels=labels).loss.backward()
-            optimizer.step()
-        return run
-
-    t_ours, t_theirs = interleaved_medians(step(gbswt5), step(byt5), repeats)
-    layout = ", ".join(f"{k} {v}" for k, v in dims.items())
-    print(f"(b) training step, batch {batch}, {in_len}/{tgt_len} bytes, {layout}: GBSWT5 {t_ours * 1e3:.0f} ms, "
-          f"T5ForConditionalGeneration {t_theirs * 1e3:.0f} ms, speed-up {t_theirs / t_ours:.2f}x")
+                                               tie_word_embeddings=False, decoder_start_token_id=0, **STEP_DIMS))
+    t_ours, t_theirs = interleaved_medians(training_step(gbswt5), training_step(byt5), repeats)
+    print(f"(b) {step_description()}: GBSWT5 {t_ours * 1e3:.0f} ms, T5ForConditionalGeneration {t_theirs * 1e3:.0f} ms, "
+          f"speed-up {t_theirs / t_ours:.2f}x")
     return t_theirs / t_ours
+
+
+def bench_attention(repeats: int) -> float:
+    config = GBSWT5Config.from_preset("tiny", **STEP_DIMS)
+    sdpa = GBSWT5ForConditionalGeneration._from_config(config, attn_implementation="sdpa")
+    eager = GBSWT5ForConditionalGeneration._from_config(config, attn_implementation="eager")
+    eager.load_state_dict(sdpa.state_dict())
+    t_sdpa, t_eager = interleaved_medians(training_step(sdpa), training_step(eager), repeats)
+    print(f"(c) GBSWT5 {step_description()}: sdpa {t_sdpa * 1e3:.0f} ms, eager {t_eager * 1e3:.0f} ms, "
+          f"sdpa speed-up {t_eager / t_sdpa:.2f}x")
+    return t_eager / t_sdpa
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--part", choices=("gbst", "step", "all"), default="all")
+    parser.add_argument("--part", choices=("gbst", "step", "attn", "all"), default="all")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     if args.part in ("gbst", "all"):
         bench_gbst(args.repeats)
     if args.part in ("step", "all"):
         bench_step(args.repeats)
+    if args.part in ("attn", "all"):
+        bench_attention(args.repeats)
 
 
 if __name__ == "__main__":

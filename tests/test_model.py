@@ -10,7 +10,9 @@ import torch.nn.functional as F
 from transformers import AutoConfig, AutoModelForSeq2SeqLM, T5Config, T5ForConditionalGeneration
 from transformers.modeling_outputs import BaseModelOutput
 
+
 from pretrain.modeling import GBSWT5Config, GBSWT5ForConditionalGeneration
+from pretrain.modeling.modeling_gbswt5 import ATTENTION_DEFAULT
 
 BYT5_LARGE_PARAMS = 1_227_593_728
 GBST_PARAMS_1536 = 2_377_729
@@ -176,18 +178,22 @@ def test_logits_do_not_depend_on_batch_padding() -> None:
         torch.testing.assert_close(batched[row], alone[0], rtol=1e-5, atol=1e-5)
 
 
-def test_sdpa_and_eager_attention_agree() -> None:
-    sdpa = tiny_model()
-    eager = GBSWT5ForConditionalGeneration._from_config(copy.deepcopy(sdpa.config), attn_implementation="eager").eval()
-    eager.load_state_dict(sdpa.state_dict())
-    assert sdpa.encoder.config._attn_implementation == "sdpa"
-    assert eager.encoder.config._attn_implementation == "eager" and eager.decoder.config._attn_implementation == "eager"
+def test_sdpa_eager_and_default_attention_agree() -> None:
+    default = tiny_model()
+    models = {"default": default}
+    for name in ("sdpa", "eager"):
+        models[name] = GBSWT5ForConditionalGeneration._from_config(copy.deepcopy(default.config), attn_implementation=name).eval()
+        models[name].load_state_dict(default.state_dict())
+        assert models[name].encoder.config._attn_implementation == name
+        assert models[name].decoder.config._attn_implementation == name
+    assert default.encoder.config._attn_implementation == ATTENTION_DEFAULT
     ids, mask = padded_batch([50, 31])
     labels = torch.randint(3, 259, (2, 12))
-    out_sdpa = sdpa(input_ids=ids, attention_mask=mask, labels=labels)
-    out_eager = eager(input_ids=ids, attention_mask=mask, labels=labels)
-    torch.testing.assert_close(out_sdpa.logits, out_eager.logits, rtol=1e-4, atol=1e-4)
-    torch.testing.assert_close(out_sdpa.loss, out_eager.loss, rtol=1e-5, atol=1e-5)
+    out = {name: model(input_ids=ids, attention_mask=mask, labels=labels) for name, model in models.items()}
+    torch.testing.assert_close(out["sdpa"].logits, out["eager"].logits, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(out["sdpa"].loss, out["eager"].loss, rtol=1e-5, atol=1e-5)
+    # The default dispatches by device: eager on CPU, SDPA elsewhere.
+    assert torch.equal(out["default"].logits, out["eager"].logits)
 
 
 def test_loss_ignores_minus_100_and_adds_per_token_z_loss() -> None:

@@ -143,3 +143,11 @@ def test_save_pretrained_loads_offline_without_this_project(tmp_path, tiny_byt5_
         expected = model(input_ids=result["input_ids"], attention_mask=result["attention_mask"],
                          labels=result["labels"]).logits
     torch.testing.assert_close(result["logits"], expected, rtol=0, atol=0)
+
+
+def test_demo_warm_starts_saves_and_reloads(tmp_path, capsys) -> None:
+    from pretrain import demo
+
+    demo.main(["--out", str(tmp_path)])
+    assert "logits identical = True" in capsys.readouterr().out
+    assert (tmp_path / "gbswt5-tiny" / "model.safetensors").is_file()

@@ -40,10 +40,18 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import ByT5Tokenizer, GenerationMixin, T5ForConditionalGeneration
+from transformers import (
+    AttentionInterface,
+    AttentionMaskInterface,
+    ByT5Tokenizer,
+    GenerationMixin,
+    T5ForConditionalGeneration,
+)
 from transformers import initialization as init
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
+from transformers.masking_utils import eager_mask
 from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput
-from transformers.models.t5.modeling_t5 import T5PreTrainedModel, T5Stack
+from transformers.models.t5.modeling_t5 import T5PreTrainedModel, T5Stack, eager_attention_forward
 from transformers.utils.hub import is_offline_mode
 
 from .configuration_gbswt5 import GBSWT5Config
@@ -59,6 +67,24 @@ _WARM_START_DEFAULTS = dict(
     subword_blocks=((1, 0), (2, 0), (3, 0), (6, 0), (9, 0)), downsample_factor=3, score_consensus_attn=True,
     z_loss=1e-4, gbst_batchnorm=False, dropout_rate=0.0,
 )
+
+
+def _sdpa_off_cpu(module: nn.Module, query: torch.Tensor, *args, **kwargs):
+    """torch's scaled_dot_product_attention (relative position bias + padding as its additive mask)
+    on accelerators, transformers' eager attention on CPU.
+
+    On CPU the learned bias (it needs a gradient) sends SDPA to its math kernel, which measured
+    slower than eager for a training step (bench/bench_model.py part c); on GPUs SDPA's
+    memory-efficient kernel takes the bias. Both receive the same additive float mask.
+    """
+    attention = eager_attention_forward if query.device.type == "cpu" else sdpa_attention_forward
+    return attention(module, query, *args, **kwargs)
+
+
+# Default attention of GBSWT5 models (pass attn_implementation="sdpa"/"eager" to force one).
+ATTENTION_DEFAULT = "gbswt5_sdpa_off_cpu"
+AttentionInterface.register(ATTENTION_DEFAULT, _sdpa_off_cpu)
+AttentionMaskInterface.register(ATTENTION_DEFAULT, eager_mask)
 
 
 def _lcm(*numbers: int) -> int:
@@ -245,6 +271,11 @@ class GBSWT5EncoderOutput(BaseModelOutput):
 class GBSWT5PreTrainedModel(T5PreTrainedModel):
     config_class = GBSWT5Config
     config: GBSWT5Config
+
+    def get_correct_attn_implementation(self, requested_attention: str | None, is_init_check: bool = False) -> str:
+        if requested_attention is None:
+            return ATTENTION_DEFAULT
+        return super().get_correct_attn_implementation(requested_attention, is_init_check)
 
     def _init_weights(self, module: nn.Module) -> None:
         """T5's scheme (byte table and lm_head N(0, initializer_factor)); GBST's leaves their own."""
