@@ -21,22 +21,23 @@ DECODER_START_ID = PAD_ID  # T5's decoder_start_token_id
 _GAMMA = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
-_NOISE_STREAM, _NONNOISE_STREAM = 1, 2  # seqio draws the two segmentations from separate seeds
 _LAYOUT_CACHE = 256  # distinct chunk-length vectors remembered (full chunks: one)
 
 
 def splitmix64(z: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser, elementwise on uint64 (wrapping arithmetic)."""
-    shape = np.shape(z)
-    z = np.array(z, dtype=np.uint64, ndmin=1)  # arrays wrap silently; NumPy scalars would warn
+    """splitmix64's finaliser, elementwise on a uint64 (or int64) array, wrapping.
+
+    Arrays only: on NumPy scalars the same arithmetic would warn about overflow.
+    """
+    z = z.astype(np.uint64, copy=False)
     z = (z ^ (z >> np.uint64(30))) * _M1
     z = (z ^ (z >> np.uint64(27))) * _M2
-    return (z ^ (z >> np.uint64(31))).reshape(shape)
+    return z ^ (z >> np.uint64(31))
 
 
 def keyed_hash(key: np.ndarray, counter: np.ndarray) -> np.ndarray:
-    """Counter-based random uint64s: splitmix64 of key + (counter + 1) * gamma (broadcasting)."""
-    return splitmix64(np.asarray(key, dtype=np.uint64) + (np.asarray(counter, dtype=np.uint64) + np.uint64(1)) * _GAMMA)
+    """Counter-based random uint64s: splitmix64 of key + (counter + 1) * gamma (arrays, broadcasting)."""
+    return splitmix64(key + (counter.astype(np.uint64) + np.uint64(1)) * _GAMMA)
 
 
 def span_counts(lengths: np.ndarray, noise_density: float, mean_noise_span_length: float) -> tuple[np.ndarray, np.ndarray]:
@@ -64,6 +65,9 @@ class _Layout:
         cuts = np.maximum(np.concatenate([self.num_spans, self.num_spans]) - 1, 0)
         self.kmax = int(cuts.max(initial=0))
         self.step = np.arange(self.kmax)
+        # Random-number counters per example: noise cut i uses i, non-noise cut i uses 2**32 + i,
+        # whatever the batch's widest row, so a row's draws do not depend on its batch.
+        self.counters = np.concatenate([self.step, self.step + 2**32])
         self.top = (self.items - 1 - cuts)[:, None] + self.step  # Floyd's range top per step
         self.top_span = np.maximum(self.top + 1, 1).astype(np.uint64)
         self.unused = self.step >= cuts[:, None]
@@ -123,27 +127,27 @@ class _Table:
         return table
 
 
-def _segment_starts(keys: np.ndarray, layout: _Layout) -> np.ndarray:
+def _segment_starts(bits: np.ndarray, layout: _Layout) -> np.ndarray:
     """Starts of a uniform random composition of items into num_spans non-empty parts, per row.
 
     seqio shuffles num_spans - 1 ones among the items - 1 gaps between items, i.e. cuts at a
     uniform random subset of the gaps. The subset is drawn with Floyd's algorithm (for top in
     n-k .. n-1: draw t uniform in [0, top], take top instead if t is already chosen) from the
-    per-row uint64 `keys`. Returns (rows, kmax + 2) int64: 0, the sorted cuts + 1, then the
-    row's item count repeated to fill the row.
+    (rows, kmax) random uint64 `bits`. Returns (rows, kmax + 2) int64: 0, the sorted cuts + 1,
+    then the row's item count repeated to fill the row.
     """
     # Lemire's multiply-shift: uniform in [0, top] up to a relative bias below top / 2**32.
-    draws = (((keyed_hash(keys[:, None], layout.step) >> np.uint64(32)) * layout.top_span) >> np.uint64(32)).astype(np.int64)
+    draws = (((bits >> np.uint64(32)) * layout.top_span) >> np.uint64(32)).astype(np.int64)
     # Step i depends on steps < i only, so iterating to a fixed point reproduces the sequential
     # algorithm; collisions are rare, so this ends after two or three rounds.
     chosen = draws
     while True:
         taken = ((chosen[:, None, :] == draws[:, :, None]) & layout.earlier).any(axis=2)
         settled = np.where(taken, layout.top, draws)
-        if np.array_equal(settled, chosen):
+        if not (settled != chosen).any():
             break
         chosen = settled
-    starts = np.empty((len(keys), layout.kmax + 2), dtype=np.int64)
+    starts = np.empty((len(bits), layout.kmax + 2), dtype=np.int64)
     starts[:, 0] = 0
     starts[:, 1:-1] = np.where(layout.unused, layout.items[:, None] - 1, chosen) + 1  # unused cuts sort last
     starts[:, 1:-1].sort(axis=1)
@@ -212,7 +216,7 @@ class SpanCorruptionCollator:
         self.allow_sentinel_collisions = bool(allow_sentinel_collisions)
         self.pad_inputs_to = pad_inputs_to
         self.pad_targets_to = pad_targets_to
-        self._seed_key = splitmix64(np.uint64(self.seed & 0xFFFFFFFFFFFFFFFF))
+        self._seed_key = splitmix64(np.array([self.seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))
         self._layouts: dict[bytes, _Layout] = {}
 
     def check_lengths(self, lengths: np.ndarray | Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -274,9 +278,12 @@ class SpanCorruptionCollator:
         return (layout.num_spans, *self._segmentations(layout, sample_ids)[::-1])
 
     def _segmentations(self, layout: _Layout, sample_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        base = splitmix64(self._seed_key ^ splitmix64(np.asarray(sample_ids, dtype=np.int64)))
-        keys = np.concatenate([base ^ np.uint64(_NOISE_STREAM), base ^ np.uint64(_NONNOISE_STREAM)])
-        noise_starts, keep_starts = np.split(_segment_starts(keys, layout), 2)
+        rows = len(layout.num_spans)
+        example_key = splitmix64(self._seed_key ^ splitmix64(np.asarray(sample_ids, dtype=np.int64)))
+        bits = keyed_hash(example_key[:, None], layout.counters)
+        # Rows [0, n) cut the noise bytes, rows [n, 2n) the others (one call for both).
+        bits = bits.reshape(rows, 2, layout.kmax).transpose(1, 0, 2).reshape(2 * rows, layout.kmax)
+        noise_starts, keep_starts = np.split(_segment_starts(bits, layout), 2)
         return noise_starts, keep_starts
 
     def collate_padded(self, raw: np.ndarray, lengths: np.ndarray, sample_ids: np.ndarray) -> dict[str, torch.Tensor]:

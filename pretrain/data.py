@@ -65,7 +65,7 @@ def _feistel(x: np.ndarray, bits: int, key: np.ndarray) -> np.ndarray:
 
 
 def _stream_key(seed: int, *parts: int | np.ndarray) -> np.ndarray:
-    key = splitmix64(np.uint64(seed & 0xFFFFFFFFFFFFFFFF))
+    key = splitmix64(np.array([seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))
     for part in parts:
         key = splitmix64(key ^ np.asarray(part, dtype=np.int64).astype(np.uint64))
     return key

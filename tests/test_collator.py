@@ -186,15 +186,19 @@ def test_refuses_more_spans_than_collision_free_sentinels():
 
 def test_deterministic_and_independent_of_batch_composition():
     rng = np.random.default_rng(5)
-    chunks = [utf8_chunk(rng, n) for n in (1193, 900, 1193, 50)]
+    chunks = [utf8_chunk(rng, n) for n in (1193, 900, 1193, 50, 400)]
     collator = SpanCorruptionCollator(seed=11)
-    full = collator(chunks, sample_ids=[10, 11, 12, 13])
-    again = SpanCorruptionCollator(seed=11)(chunks, sample_ids=[10, 11, 12, 13])
+    full = collator(chunks, sample_ids=[10, 11, 12, 13, 14])
+    again = SpanCorruptionCollator(seed=11)(chunks, sample_ids=[10, 11, 12, 13, 14])
     assert all(torch.equal(full[k], again[k]) for k in full)
-    alone = collator([chunks[2]], sample_ids=[12])
-    reordered = collator([chunks[3], utf8_chunk(rng, 700), chunks[2]], sample_ids=[13, 99, 12])
-    for batch, row in [(alone, 0), (reordered, 2)]:
-        for a, b in zip(unpadded(batch, row), unpadded(full, 2)):
+    cases = [
+        (collator([chunks[2]], sample_ids=[12]), 0, 2),
+        (collator([chunks[3], utf8_chunk(rng, 700), chunks[2]], sample_ids=[13, 99, 12]), 2, 2),
+        (collator([chunks[4]], sample_ids=[14]), 0, 4),  # 3 spans alone, up to 9 in the full batch
+        (collator([chunks[4], chunks[3]], sample_ids=[14, 13]), 1, 3),
+    ]
+    for batch, row, full_row in cases:
+        for a, b in zip(unpadded(batch, row), unpadded(full, full_row)):
             np.testing.assert_array_equal(a, b)
     other_id = collator([chunks[0]], sample_ids=[99])
     other_seed = SpanCorruptionCollator(seed=12)([chunks[0]], sample_ids=[10])
