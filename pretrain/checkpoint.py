@@ -26,6 +26,7 @@ import torch
 import torch.distributed as dist
 
 LOG = logging.getLogger(__name__)
+CHECKPOINT_DIR = "checkpoints"  # under the run directory
 MARKER = "complete.json"
 _TAG = re.compile(r"^global_step(\d+)$")
 

@@ -22,6 +22,7 @@ from typing import Any, Literal, Sequence
 from pretrain.byte_vocab import MAX_SAFE_SENTINELS, corrupted_lengths, noise_counts
 
 RUN_KEY = "run"
+RUN_CONFIG_FILE = "run_config.json"  # the resolved config, in the run directory
 MODEL_TYPES = ("gbswt5", "byt5")
 PRESETS = ("tiny", "small", "base", "large")
 # Hub ids look like "google/byt5-large"; anything else must be an existing local directory.

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from pretrain import checkpoint
 from pretrain.checkpoint import write_json_atomic
 from pretrain.collator import SpanCorruptionCollator
-from pretrain.config import ShardInfo, TrainConfig, config_hash
+from pretrain.config import RUN_CONFIG_FILE, ShardInfo, TrainConfig, config_hash
 from pretrain.data import ShardStream, validation_batches
 from pretrain.flops import device_peak_tflops, training_flops_per_example
 from pretrain.metrics import LOSS_CURVE_FILE, MetricsLogger, plot_loss_curve
@@ -33,8 +33,6 @@ from pretrain.modeling import GBSWT5ForConditionalGeneration
 from pretrain.optim import build_optimizer, build_scheduler
 
 LOG = logging.getLogger(__name__)
-CHECKPOINT_DIR = "checkpoints"
-RUN_CONFIG_FILE = "run_config.json"
 EXIT_NONFINITE = 3
 
 
@@ -51,7 +49,7 @@ class _Window:
     examples: int = 0
     input_ids: int = 0
     tokens: int = 0
-    steps: int = 0
+    lr: float = 0.0  # the learning rate the last optimizer step used
     started: float = dataclasses.field(default_factory=time.perf_counter)
 
 
@@ -71,7 +69,7 @@ class Trainer:
         self.shards = shards
         self.rank, self.world = dist.get_rank(), dist.get_world_size()
         self.run_dir = Path(run.output_dir)
-        self.ckpt_dir = self.run_dir / CHECKPOINT_DIR
+        self.ckpt_dir = self.run_dir / checkpoint.CHECKPOINT_DIR
         self.hash = config_hash(config)
         self.stop_requested = False
         self._signals_seen = 0
@@ -223,7 +221,7 @@ class Trainer:
         record = {
             "step": self.engine.global_steps, "kind": "train",
             "loss": window.loss / max(window.micro_batches, 1),
-            "lr": self.engine.get_lr()[0],
+            "lr": window.lr,
             "grad_norm": float(grad_norm) if grad_norm is not None else None,
             "examples_per_s": examples_per_s,
             "input_bytes_per_s": window.input_ids / elapsed,
@@ -289,6 +287,7 @@ class Trainer:
                 continue
             in_row = 0
             boundary = self.engine.is_gradient_accumulation_boundary()
+            window.lr = self.engine.get_lr()[0]
             self.engine.backward(loss)
             self.engine.step()
             window.loss += mean_loss
