@@ -90,6 +90,8 @@ class EvalSettings:
 class CheckpointSettings:
     interval: int = 1000
     keep_last: int = 3
+    # Also save at max_steps; throughput checks turn this off to skip a multi-GB write.
+    save_final: bool = True
 
 
 @dataclass

@@ -43,7 +43,7 @@ def locate(path: Path, tag: str | None) -> tuple[Path, Path, str]:
     elif path.name.startswith("global_step") and path.is_dir():
         run_dir, ckpt_dir, tag = path.parent.parent, path.parent, tag or path.name
     else:
-        raise ExportError(f"{out_name}: neither a run directory, its checkpoints/ directory nor a global_stepN checkpoint")
+        raise ExportError(f"{path}: neither a run directory, its checkpoints/ directory nor a global_stepN checkpoint")
     if tag is None:
         for _, candidate in checkpoint.list_tags(ckpt_dir):
             problem = checkpoint.damage(ckpt_dir, candidate)

@@ -57,6 +57,10 @@ def seed_everything(seed: int) -> None:
     deepspeed.runtime.utils.set_random_seed(seed)
 
 
+def _numel(param: torch.nn.Parameter) -> int:
+    return getattr(param, "ds_numel", param.numel())  # ZeRO-3 leaves a partitioned placeholder
+
+
 def _model_inputs(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
     keys = ("input_ids", "attention_mask", "decoder_input_ids", "decoder_attention_mask")
     return {k: batch[k].to(device, non_blocking=True) for k in keys}
@@ -114,6 +118,14 @@ class Trainer:
         self.metrics = MetricsLogger(
             self.run_dir, run.logging, config.to_json_dict(), enabled=self.rank == 0,
             run_name=f"{self.run_dir.name}-{self.hash}",
+        )
+        LOG.info(
+            "%s: %s parameters (%s trainable), %d ranks x micro batch %d x %d accumulation, inputs %d / targets %d "
+            "ids, %.3g training FLOPs per example, config hash %s",
+            type(model).__name__, f"{sum(_numel(p) for p in model.parameters()):,}",
+            f"{sum(_numel(p) for p in model.parameters() if p.requires_grad):,}", self.world, self.micro_batch,
+            self.engine.gradient_accumulation_steps(), shards.inputs_length, shards.targets_length,
+            self.flops_per_example, self.hash,
         )
 
     # -- setup ---------------------------------------------------------------------------------
@@ -304,7 +316,8 @@ class Trainer:
             if step % run.eval.interval == 0 or step == run.max_steps:
                 if self.val_batches:
                     self.metrics.log({"step": step, "kind": "eval", **self.evaluate()})
-            if stop or step % run.checkpoint.interval == 0 or step == run.max_steps:
+            final = step == run.max_steps and run.checkpoint.save_final
+            if stop or final or step % run.checkpoint.interval == 0:
                 self.save()
             if stop:
                 LOG.warning("stopped at step %d on request; rerun the same command to resume", step)

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Throughput check on one GPU: the large preset (GBST-KEByT5-large, ZeRO-2, bf16, 1024-byte
+# inputs) for a few dozen steps on synthetic Korean shards; prints examples/s, MFU and peak memory.
+#
+#   bash launch/gpu_check.sh                        # H200: large, micro batch 32, 30 steps
+#   INIT_FROM=/models/byt5-large bash launch/gpu_check.sh   # warm start from a local ByT5 checkpoint
+#   CONFIG=ds_configs/tiny.json MICRO=2 STEPS=4 INPUT_LENGTH=128 bash launch/gpu_check.sh   # CPU dry run
+#
+# MFU counts model FLOPs (pretrain/flops.py, DESIGN.md section 8) against the device's dense bf16
+# peak (H100/H200 989 TFLOP/s; PEAK_TFLOPS overrides). The first WARMUP steps are not counted.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PY="${PY:-$ROOT/.venv/bin/python}"
+DEEPSPEED="${DEEPSPEED:-$(dirname "$PY")/deepspeed}"
+CONFIG="${CONFIG:-$ROOT/ds_configs/large.json}"
+MICRO="${MICRO:-32}"
+STEPS="${STEPS:-30}"
+WARMUP="${WARMUP:-5}"
+INPUT_LENGTH="${INPUT_LENGTH:-1024}"
+INIT_FROM="${INIT_FROM:-none}"
+WORK="${WORK:-$(mktemp -d)}"
+cd "$ROOT"
+
+# Synthetic shards: random Hangul syllables and spaces, chunks as long as the input length allows.
+"$PY" - "$WORK/shards" "$INPUT_LENGTH" "$MICRO" <<'PYEOF'
+import json, sys
+from pathlib import Path
+import numpy as np
+from datasets import Dataset, Features, Value
+from pretrain.byte_vocab import raw_length_for_inputs
+
+out, input_length, micro = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+chunk_bytes = raw_length_for_inputs(input_length)
+rng = np.random.default_rng(0)
+
+def chunk() -> bytes:
+    chars = np.where(rng.random(chunk_bytes) < 0.2, 0x20, rng.integers(0xAC00, 0xD7A4, chunk_bytes))
+    data = "".join(map(chr, chars)).encode()[:chunk_bytes]
+    return data.decode("utf-8", errors="ignore").encode()  # never end inside a character
+
+features = Features({"chunk": Value("binary"), "source": Value("string")})
+for split, rows in (("train", 64 * micro), ("validation", 0)):
+    chunks = [chunk() for _ in range(rows)]
+    Dataset.from_dict({"chunk": chunks, "source": ["synthetic"] * rows}, features=features).save_to_disk(str(out / split))
+(out / "manifest.json").write_text(json.dumps({"format_version": 1, "chunk_bytes": chunk_bytes}))
+PYEOF
+
+"$DEEPSPEED" --num_gpus 1 launch/pretrain.py --config "$CONFIG" --data "$WORK/shards" --output_dir "$WORK/run" \
+  --max_steps "$STEPS" --init_from "$INIT_FROM" \
+  --set train_micro_batch_size_per_gpu="$MICRO" --set gradient_accumulation_steps=1 \
+  --set data.input_length="$INPUT_LENGTH" --set data.num_workers=2 --set schedule.warmup_steps=1 \
+  --set logging.interval=1 --set logging.wandb=false --set eval.batches=0 \
+  --set checkpoint.interval=1000000 --set checkpoint.save_final=false \
+  ${PEAK_TFLOPS:+--set logging.peak_tflops="$PEAK_TFLOPS"}
+
+"$PY" - "$WORK/run/metrics.jsonl" "$WARMUP" <<'PYEOF'
+import json, statistics, sys
+records = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+train = [r for r in records if r["kind"] == "train"][int(sys.argv[2]):]
+if not train:
+    sys.exit("no steps after the warmup steps; raise STEPS")
+median = lambda key: statistics.median(r[key] for r in train if r.get(key) is not None)
+print(f"steps measured: {len(train)} (after {sys.argv[2]} warmup steps)")
+print(f"examples/s: {median('examples_per_s'):.2f}   input bytes/s: {median('input_bytes_per_s'):.0f}   "
+      f"model TFLOP/s: {median('model_tflops'):.1f}")
+print(f"MFU: {median('mfu'):.1%}" if any("mfu" in r for r in train) else "MFU: n/a (no known peak for this device; set PEAK_TFLOPS)")
+peak = max(r.get("peak_mem_gb", r.get("peak_rss_gb", 0)) for r in train)
+print(f"peak memory: {peak:.1f} GiB ({'GPU allocated' if 'peak_mem_gb' in train[-1] else 'CPU RSS'})")
+print(f"final loss: {train[-1]['loss']:.3f}")
+PYEOF
