@@ -5,7 +5,8 @@ Competitors, timed side by side in this run on the same 1193-byte chunks:
   the reference of tests/test_collator.py;
 - "HF/nanoT5 style": a per-example noise-mask loop, then sentinel ids and filtering done on the
   whole (equal-length) batch, as Hugging Face's run_t5_mlm_flax.py and nanoT5 collate.
-Then the stream (memory-mapped shards -> mixing/shuffle -> gather -> collate) in examples/s.
+All three return the same five tensors. Then the stream (memory-mapped shards -> mixing/shuffle
+-> gather -> collate) in examples/s.
 
     .venv/bin/python bench/bench_collator.py [--batches 200] [--batch-size 64] [--rounds 5]
 """
@@ -33,6 +34,15 @@ from shard_fixtures import write_shard_dir  # noqa: E402
 from test_collator import t5_reference  # noqa: E402
 
 
+def complete_batch(inputs: np.ndarray, labels: np.ndarray) -> dict[str, torch.Tensor]:
+    """The collator's five fields from padded inputs (pad 0) and labels (pad -100), for equal output."""
+    decoder_input_ids = np.zeros_like(labels)
+    decoder_input_ids[:, 1:] = np.maximum(labels[:, :-1], 0)
+    return {"input_ids": torch.from_numpy(inputs), "attention_mask": torch.from_numpy((inputs != 0).astype(np.int64)),
+            "labels": torch.from_numpy(labels), "decoder_input_ids": torch.from_numpy(decoder_input_ids),
+            "decoder_attention_mask": torch.from_numpy((labels != -100).astype(np.int64))}
+
+
 def per_example_collate(chunks: list[bytes], rng: np.random.Generator) -> dict[str, torch.Tensor]:
     """The per-example seqio port, padded into tensors like a DataLoader collate_fn would."""
     pairs = [t5_reference(c, rng) for c in chunks]
@@ -40,7 +50,7 @@ def per_example_collate(chunks: list[bytes], rng: np.random.Generator) -> dict[s
     labels = np.full((len(pairs), max(len(p[1]) for p in pairs)), -100, dtype=np.int64)
     for row, (i, t) in enumerate(pairs):
         inputs[row, : len(i)], labels[row, : len(t)] = i, t
-    return {"input_ids": torch.from_numpy(inputs), "labels": torch.from_numpy(labels)}
+    return complete_batch(inputs, labels)
 
 
 def hf_style_collate(chunks: list[bytes], rng: np.random.Generator) -> dict[str, torch.Tensor]:
@@ -69,7 +79,7 @@ def hf_style_collate(chunks: list[bytes], rng: np.random.Generator) -> dict[str,
         kept = np.where(first, sentinel, ids)[~later].reshape(rows, -1)
         return np.concatenate([kept, np.full((rows, 1), EOS_ID)], axis=1)
 
-    return {"input_ids": torch.from_numpy(filtered(mask)), "labels": torch.from_numpy(filtered(~mask))}
+    return complete_batch(filtered(mask), filtered(~mask))
 
 
 def best_per_batch_seconds(methods: dict, batches: dict, rounds: int) -> dict[str, float]:
@@ -118,18 +128,26 @@ def main() -> None:
         half = args.stream_rows // 2
         write_shard_dir(Path(tmp) / "a", [bytes(r) for r in corpus[:half]], chunk_bytes=1193, num_shards=4)
         write_shard_dir(Path(tmp) / "b", [bytes(r) for r in corpus[half:]], chunk_bytes=1193, num_shards=4)
-        stream = ShardStream([Path(tmp) / "a", Path(tmp) / "b"], batch_size=args.batch_size, collator=collator,
-                             temperature_alpha=0.3)
-        batches = iter(stream)
-        next(batches)
-        seconds = float("inf")
-        for _ in range(args.rounds):
-            start = time.perf_counter()
-            for _ in range(args.batches):
-                next(batches)
-            seconds = min(seconds, (time.perf_counter() - start) / args.batches)
-    print(f"stream (2 directories, 8 shard files, alpha 0.3, mmap -> collated batches), one process, best of {args.rounds}:")
-    print(f"  {seconds * 1e3:8.3f} ms/batch {args.batch_size / seconds:10.0f} examples/s per core")
+        seconds = {workers: stream_seconds(ShardStream([Path(tmp) / "a", Path(tmp) / "b"], batch_size=args.batch_size,
+                                                     collator=collator, temperature_alpha=0.3, num_workers=workers),
+                                         args.batches, args.rounds)
+                   for workers in (0, 1)}
+    print(f"stream (2 directories, 8 shard files, alpha 0.3, mmap -> collated batches), best of {args.rounds}:")
+    print(f"  in process (one core)      {seconds[0] * 1e3:8.3f} ms/batch {args.batch_size / seconds[0]:9.0f} examples/s")
+    print(f"  num_workers=1 (+ IPC)      {seconds[1] * 1e3:8.3f} ms/batch {args.batch_size / seconds[1]:9.0f} examples/s")
+
+
+def stream_seconds(stream: ShardStream, batches: int, rounds: int) -> float:
+    """Best-of-rounds seconds per batch while a consumer holds the last few batches."""
+    it = iter(stream)
+    held = [next(it) for _ in range(4)]
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(batches):
+            held = [*held[1:], next(it)]
+        best = min(best, (time.perf_counter() - start) / batches)
+    return best
 
 
 if __name__ == "__main__":

@@ -164,6 +164,11 @@ def _assemble(table: np.ndarray, starts: np.ndarray, lengths: np.ndarray, positi
     return table.take(index).astype(np.int64).reshape(starts.shape[0], -1)
 
 
+def to_tensors(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    """NumPy batch -> torch batch without copying."""
+    return {name: torch.from_numpy(array) for name, array in arrays.items()}
+
+
 def pad_chunks(chunks: Sequence[bytes | np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Byte chunks (bytes or uint8 arrays) -> (rows, longest) zero-padded uint8 array and lengths."""
     lengths = np.fromiter(map(len, chunks), dtype=np.int64, count=len(chunks))
@@ -288,6 +293,10 @@ class SpanCorruptionCollator:
 
     def collate_padded(self, raw: np.ndarray, lengths: np.ndarray, sample_ids: np.ndarray) -> dict[str, torch.Tensor]:
         """The batch for a zero-padded (rows, width) uint8 array of chunks and their lengths."""
+        return to_tensors(self.corrupt_padded(raw, lengths, sample_ids))
+
+    def corrupt_padded(self, raw: np.ndarray, lengths: np.ndarray, sample_ids: np.ndarray) -> dict[str, np.ndarray]:
+        """collate_padded's fields as int64 NumPy arrays (they pickle faster than tensors)."""
         layout = self._layout(np.asarray(lengths, dtype=np.int64))
         noise_starts, keep_starts = self._segmentations(layout, sample_ids)
         table = layout.table.fill(raw)
@@ -303,11 +312,11 @@ class SpanCorruptionCollator:
         decoder_input_ids[:, 0] = DECODER_START_ID
         np.maximum(labels[:, :-1], PAD_ID, out=decoder_input_ids[:, 1:])
         return {
-            "input_ids": torch.from_numpy(input_ids),
-            "attention_mask": torch.from_numpy(layout.attention_mask.copy()),
-            "labels": torch.from_numpy(labels),
-            "decoder_input_ids": torch.from_numpy(decoder_input_ids),
-            "decoder_attention_mask": torch.from_numpy(layout.decoder_attention_mask.copy()),
+            "input_ids": input_ids,
+            "attention_mask": layout.attention_mask.copy(),
+            "labels": labels,
+            "decoder_input_ids": decoder_input_ids,
+            "decoder_attention_mask": layout.decoder_attention_mask.copy(),
         }
 
     @staticmethod

@@ -25,7 +25,7 @@ import pyarrow as pa
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from pretrain.collator import SpanCorruptionCollator, keyed_hash, pad_rows, splitmix64
+from pretrain.collator import SpanCorruptionCollator, keyed_hash, pad_rows, splitmix64, to_tensors
 
 STATE_VERSION = 1
 FORMAT_VERSION = 1
@@ -287,23 +287,34 @@ class ShardStream(IterableDataset):
 
     def batch(self, k: int) -> dict[str, torch.Tensor]:
         """Batch k of this rank (a pure function of seed, k, rank and world size)."""
+        return to_tensors(self.arrays(k))
+
+    def arrays(self, k: int) -> dict[str, np.ndarray]:
+        """Batch k as NumPy arrays."""
         rows, sample_ids = self.sample_plan(k)
         raw, lengths = self.index.gather(rows)
-        return self.collator.collate_padded(raw, lengths, sample_ids)
+        return self.collator.corrupt_padded(raw, lengths, sample_ids)
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         worker = get_worker_info()
         if worker is not None:  # inside a DataLoader worker: every num_workers-th batch, in order
-            yield from map(self.batch, itertools.count(self._batches + worker.id, worker.num_workers))
+            yield from map(self._worker_batch, itertools.count(self._batches + worker.id, worker.num_workers))
             return
         if self.num_workers:
             # DataLoader takes batches from its workers round-robin, so the order is unchanged.
-            batches = iter(DataLoader(self, batch_size=None, num_workers=self.num_workers))
+            # Workers send NumPy arrays (one pickled copy through the pipe), which is several times
+            # faster than torch's per-tensor shared-memory handover (bench/bench_collator.py).
+            loader = DataLoader(self, batch_size=None, num_workers=self.num_workers, collate_fn=_unchanged)
+            batches = map(to_tensors, loader)
         else:
             batches = map(self.batch, itertools.count(self._batches))
         for batch in batches:
             self._batches += 1  # counted when handed out: a checkpoint after it resumes after it
             yield batch
+
+    def _worker_batch(self, k: int) -> dict[str, torch.Tensor] | dict[str, np.ndarray]:
+        """What a DataLoader worker hands over: arrays for the stream's own loader, else tensors."""
+        return self.arrays(k) if self.num_workers else self.batch(k)
 
     def state_dict(self) -> dict:
         """JSON-serialisable position; restoring it continues the exact batch sequence."""
@@ -321,6 +332,11 @@ class ShardStream(IterableDataset):
                 raise ValueError(f"stream state was saved with {field}={state.get(field)!r}, this stream has "
                                  f"{mine[field]!r}; the batch sequence would differ")
         self._batches = int(state["batches"])
+
+
+def _unchanged(batch: dict) -> dict:
+    """DataLoader collate_fn that leaves the worker's NumPy batch as it is."""
+    return batch
 
 
 def validation_batches(dirs: Sequence[str | os.PathLike], *, batch_size: int, collator: SpanCorruptionCollator,

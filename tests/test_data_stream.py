@@ -215,6 +215,11 @@ def test_validation_batches_are_fixed_disjoint_and_balanced(corpora):
     assert len(validation_batches(dirs, batch_size=4, collator=COLLATOR, max_batches=2)) == 2
 
 
+def test_no_validation_rows_gives_no_batches(tmp_path):
+    empty = write_shard_dir(tmp_path / "noval", [b"abc" * 10] * 4, chunk_bytes=30)
+    assert validation_batches([empty], batch_size=2, collator=COLLATOR, world_size=2) == []
+
+
 def test_bad_directories_get_clear_errors(corpora, tmp_path):
     with pytest.raises(ValueError, match="manifest.json: cannot read"):
         ShardStream([tmp_path], batch_size=2, collator=COLLATOR)
