@@ -57,8 +57,8 @@ def span_counts(lengths: np.ndarray, noise_density: float, mean_noise_span_lengt
 class _Layout:
     """Everything about a batch that depends on its chunk lengths only (cached per length vector)."""
 
-    def __init__(self, collator: SpanCorruptionCollator, lengths: np.ndarray) -> None:
-        rows, raw_width = len(lengths), int(lengths.max(initial=0))
+    def __init__(self, collator: SpanCorruptionCollator, lengths: np.ndarray, raw_width: int) -> None:
+        rows = len(lengths)
         self.num_noise, self.num_spans = collator.check_lengths(lengths)
         # Both segmentations at once: rows [0, n) split the noise, rows [n, 2n) the rest.
         self.items = np.concatenate([self.num_noise, lengths - self.num_noise])
@@ -190,8 +190,11 @@ def pad_rows(flat: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 
 def content_ids(chunks: Sequence[bytes | np.ndarray]) -> np.ndarray:
     """A 63-bit BLAKE2b id per chunk: the default sample id, so corruption depends on content only."""
-    digest = lambda c: int.from_bytes(hashlib.blake2b(bytes(c), digest_size=8).digest(), "little") >> 1  # noqa: E731
-    return np.fromiter(map(digest, chunks), dtype=np.int64, count=len(chunks))
+    return np.fromiter(map(_content_id, chunks), dtype=np.int64, count=len(chunks))
+
+
+def _content_id(chunk: bytes | np.ndarray) -> int:
+    return int.from_bytes(hashlib.blake2b(chunk, digest_size=8).digest(), "little") >> 1
 
 
 class SpanCorruptionCollator:
@@ -222,7 +225,7 @@ class SpanCorruptionCollator:
         self.pad_inputs_to = pad_inputs_to
         self.pad_targets_to = pad_targets_to
         self._seed_key = splitmix64(np.array([self.seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))
-        self._layouts: dict[bytes, _Layout] = {}
+        self._layouts: dict[tuple[int, bytes], _Layout] = {}
 
     def check_lengths(self, lengths: np.ndarray | Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """(num_noise, num_spans) for these chunk lengths; raises if the settings cannot corrupt them."""
@@ -255,6 +258,7 @@ class SpanCorruptionCollator:
         return num_noise, num_spans
 
     def __call__(self, chunks: Sequence[bytes | np.ndarray], sample_ids: Sequence[int] | None = None) -> dict[str, torch.Tensor]:
+        """The batch for these chunks; sample_ids (one int per chunk) key the random draws."""
         raw, lengths = pad_chunks(chunks)
         ids = content_ids(chunks) if sample_ids is None else np.asarray(sample_ids, dtype=np.int64)
         if ids.shape != lengths.shape:
@@ -264,23 +268,14 @@ class SpanCorruptionCollator:
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_layouts": {}}  # a cache: not worth shipping to DataLoader workers
 
-    def _layout(self, lengths: np.ndarray) -> _Layout:
-        key = lengths.tobytes()
+    def _layout(self, lengths: np.ndarray, raw_width: int) -> _Layout:
+        key = (raw_width, lengths.tobytes())
         layout = self._layouts.get(key)
         if layout is None:
             if len(self._layouts) >= _LAYOUT_CACHE:
                 self._layouts.clear()
-            layout = self._layouts[key] = _Layout(self, lengths)
+            layout = self._layouts[key] = _Layout(self, lengths, raw_width)
         return layout
-
-    def spans(self, lengths: np.ndarray, sample_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(num_spans, keep_starts, noise_starts) per row: the random segmentation of each example.
-
-        keep_starts[:, k] / noise_starts[:, k] count the non-noise / noise bytes before span k
-        (from column num_spans on, the totals); spans alternate non-noise k, noise k.
-        """
-        layout = self._layout(np.asarray(lengths, dtype=np.int64))
-        return (layout.num_spans, *self._segmentations(layout, sample_ids)[::-1])
 
     def _segmentations(self, layout: _Layout, sample_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         rows = len(layout.num_spans)
@@ -297,7 +292,11 @@ class SpanCorruptionCollator:
 
     def corrupt_padded(self, raw: np.ndarray, lengths: np.ndarray, sample_ids: np.ndarray) -> dict[str, np.ndarray]:
         """collate_padded's fields as int64 NumPy arrays (they pickle faster than tensors)."""
-        layout = self._layout(np.asarray(lengths, dtype=np.int64))
+        lengths = np.asarray(lengths, dtype=np.int64)
+        if raw.ndim != 2 or raw.dtype != np.uint8 or len(raw) != len(lengths) or lengths.max(initial=0) > raw.shape[1]:
+            raise ValueError(f"raw must be a (rows, >= longest) uint8 array for {len(lengths)} lengths, got "
+                             f"{raw.dtype} {raw.shape}")
+        layout = self._layout(lengths, raw.shape[1])
         noise_starts, keep_starts = self._segmentations(layout, sample_ids)
         table = layout.table.fill(raw)
         keep_len = np.diff(keep_starts, axis=1)  # 0 past the row's spans: starts repeat the total

@@ -278,3 +278,17 @@ def test_matches_the_per_example_t5_reference():
     assert len(ours) == len(theirs)
     # Two-sample KS at alpha = 0.001: critical value 1.95 * sqrt(2 / n).
     assert ks_statistic(ours, theirs) < 1.95 * math.sqrt(2 / len(ours))
+
+
+def test_collate_padded_takes_rows_wider_than_the_chunks():
+    rng = np.random.default_rng(8)
+    chunks = [utf8_chunk(rng, 1193), utf8_chunk(rng, 500)]
+    raw = np.zeros((2, 1300), dtype=np.uint8)
+    for row, chunk in enumerate(chunks):
+        raw[row, : len(chunk)] = np.frombuffer(chunk, dtype=np.uint8)
+    collator = SpanCorruptionCollator()
+    wide = collator.collate_padded(raw, np.array([1193, 500]), np.array([3, 4]))
+    tight = collator(chunks, sample_ids=[3, 4])
+    assert all(torch.equal(wide[k], tight[k]) for k in tight)
+    with pytest.raises(ValueError, match="uint8 array for 2 lengths"):
+        collator.collate_padded(raw[:, :600], np.array([1193, 500]), np.array([3, 4]))
