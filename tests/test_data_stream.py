@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ import torch
 from datasets import load_from_disk
 from torch.utils.data import DataLoader
 
+from pretrain.byte_vocab import noise_counts
 from pretrain.collator import SpanCorruptionCollator
 from pretrain.data import ShardIndex, ShardStream, mixing_counts, permute, validation_batches
 from shard_fixtures import write_shard_dir
@@ -236,3 +238,37 @@ def test_bad_directories_get_clear_errors(corpora, tmp_path):
     (bad / "train" / "state.json").write_text("{}")
     with pytest.raises(ValueError, match=r"train/state.json: not a datasets.save_to_disk split"):
         ShardStream([bad], batch_size=2, collator=COLLATOR)
+
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+def utf8_chunks(text: bytes, size: int) -> list[bytes]:
+    """Cut text into chunks of at most `size` bytes, only before a UTF-8 lead byte."""
+    chunks, start = [], 0
+    while start < len(text):
+        end = min(start + size, len(text))
+        while end < len(text) and text[end] & 0xC0 == 0x80:
+            end -= 1
+        chunks.append(text[start:end])
+        start = end
+    return chunks
+
+
+@pytest.mark.skipif(not (SHARED / "corpora").is_dir(), reason="../shared/corpora is not available")
+def test_korean_text_round_trips_and_never_meets_a_sentinel(tmp_path):
+    text = (SHARED / "corpora" / "boddari" / "fairytale01.txt").read_bytes()
+    text.decode("utf-8")
+    chunks = utf8_chunks(text, 1193)[:160]
+    shards = write_shard_dir(tmp_path / "fairytale", chunks, source="fairytale", chunk_bytes=1193)
+    stream = ShardStream([shards], batch_size=16, collator=SpanCorruptionCollator(pad_inputs_to=1024, pad_targets_to=189))
+    seen = []
+    for batch in take(stream, stream.batches_per_epoch):
+        assert batch["input_ids"].shape == (16, 1024) and batch["labels"].shape == (16, 189)
+        for row in range(16):
+            inputs, targets = unpadded(batch, row)
+            seen.append(reconstruct(inputs, targets))
+            # Korean UTF-8 never reaches ids 248..258: exactly the sentinels are that high.
+            spans = noise_counts(len(seen[-1]))[1]
+            assert (inputs >= 248).sum() == (targets >= 248).sum() == spans
+    assert sorted(seen) == sorted(chunks)
