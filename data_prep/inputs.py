@@ -82,6 +82,9 @@ def _file_units(path: Path, source: str, fmt: str | None, text_mode: str, unit_b
                 problems: Problems) -> list[tuple]:
     with open(path, "rb") as raw:
         magic = raw.read(4)
+    if not magic:
+        problems.report("empty_file", str(path), "file is empty; skipped")
+        return []
     if magic == ZIP_MAGIC:
         return _zip_units(path, source, fmt, problems)
     head = _sniff(path, magic)
@@ -113,6 +116,9 @@ def _zip_units(path: Path, source: str, fmt: str | None, problems: Problems) -> 
     with archive:
         for info in sorted(archive.infolist(), key=lambda i: i.filename):
             if info.is_dir() or any(part.startswith((".", "__MACOSX")) for part in Path(info.filename).parts):
+                continue
+            if info.file_size == 0:
+                problems.report("empty_file", f"{path}::{info.filename}", "archive member is empty; skipped")
                 continue
             try:
                 with archive.open(info) as member:

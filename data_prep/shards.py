@@ -69,10 +69,12 @@ class ShardWriter:
 
     def add(self, chunks: list[bytes], source: str) -> None:
         encoded_source = source.encode("utf-8")
-        for chunk in chunks:
-            self._chunks.append(chunk)
-            self._sources.append(encoded_source)
-            if self._rows_in_shard + len(self._chunks) >= self.shard_rows:
+        while chunks:
+            room = self.shard_rows - self._rows_in_shard - len(self._chunks)
+            taken, chunks = chunks[:room], chunks[room:]
+            self._chunks += taken
+            self._sources += [encoded_source] * len(taken)
+            if len(taken) == room:
                 self.end_shard()
             elif len(self._chunks) >= _BATCH_ROWS:
                 self._write_batch()
@@ -85,6 +87,7 @@ class ShardWriter:
         self._sink.close()
         self.shards.append({"rows": self._rows_in_shard, "bytes": self._bytes_in_shard})
         self._writer = None
+        self._rows_in_shard = self._bytes_in_shard = 0
 
     def finish(self) -> list[dict]:
         """Close the split; rename shards to their final names; return per-shard rows, bytes, sha256."""
@@ -106,8 +109,6 @@ class ShardWriter:
     def _open(self) -> None:
         self._sink = pa.OSFile(str(self._temp_path(len(self.shards))), "wb")
         self._writer = pa.ipc.new_stream(self._sink, SCHEMA)
-        self._rows_in_shard = 0
-        self._bytes_in_shard = 0
 
     def _write_batch(self) -> None:
         if not self._chunks:

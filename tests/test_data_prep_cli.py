@@ -132,7 +132,7 @@ def test_workers_give_identical_output(tmp_path, corpus):
     outs = []
     for workers in (1, 2):
         out = tmp_path / f"w{workers}"
-        assert run(corpus, "-o", out, "--workers", workers, "--unit-mb", 0.05, "--shard-rows", 100,
+        assert run(corpus, "-o", out, "--workers", workers, "--unit-mb", 0.05, "--shard-rows", 50,
                    "--val-fraction", 0.05) == 0
         outs.append(out)
     assert len(manifest(outs[0])["inputs"]) > 6  # several units per file
@@ -247,13 +247,13 @@ def test_bad_input_is_reported_counted_and_the_rest_kept(tmp_path, caplog):
     out = tmp_path / "out"
     assert run(f"bad={src}", "-o", out, "--val-fraction", 0) == 0
     m = manifest(out)
-    assert m["problems"] == {"invalid_utf8": 1, "malformed_json": 2, "missing_field": 1, "nul_bytes": 2,
-                             "truncated_archive": 2}
+    assert m["problems"] == {"empty_file": 1, "invalid_utf8": 1, "malformed_json": 2, "missing_field": 1,
+                             "nul_bytes": 2, "truncated_archive": 2}
     samples = "\n".join(m["problem_samples"])
     assert f"{src / 'b_mixed.jsonl'}:2: malformed_json" in samples
     assert f"{src / 'b_mixed.jsonl'}:3: missing_field" in samples and "'text'" in samples
     assert f"{src / 'b_mixed.jsonl'}:4: invalid_utf8" in samples
-    assert f"{src / 'd_broken.json'}:1:" in samples
+    assert f"{src / 'd_broken.json'}:1:" in samples and f"{src / 'c_empty.jsonl'}: empty_file" in samples
     assert f"{src / 'e_cut.jsonl.gz'}" in samples and f"{src / 'f_cut.zip'}" in samples
     text = b"\n".join(r[0] for r in load_split(out, "train")).decode()
     for kept in ("좋은 문서 하나", "좋은 둘", "bad \ufffd utf8", "nul inside", "escaped nul", "압축 0"):
