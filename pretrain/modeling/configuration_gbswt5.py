@@ -14,7 +14,14 @@ from transformers import PretrainedConfig
 # ETRI's class default (a config that omits `subword_blocks` means these); released models and our
 # presets use (1, 2, 3, 6, 9).
 _ETRI_DEFAULT_BLOCKS = ((1, 0), (2, 0), (3, 0), (4, 0), (6, 0), (9, 0))
-_RELEASED_BLOCKS = ((1, 0), (2, 0), (3, 0), (6, 0), (9, 0))
+# GBST settings of the released GBST-KEByT5 models (presets and ByT5 warm starts use them).
+RELEASED_GBST = dict(
+    subword_blocks=((1, 0), (2, 0), (3, 0), (6, 0), (9, 0)),
+    downsample_factor=3,
+    score_consensus_attn=True,
+    z_loss=1e-4,
+    gbst_batchnorm=False,
+)
 
 # google/byt5-{small,base,large} dimensions (ByT5 layout: encoder 3x deeper than the decoder).
 _BYT5_DIMS = {
@@ -137,16 +144,8 @@ class GBSWT5Config(PretrainedConfig):
         if name not in _BYT5_DIMS:
             raise ValueError(f"unknown GBSWT5 preset {name!r}; choose one of {sorted(_BYT5_DIMS)}")
         settings: dict[str, Any] = dict(
-            vocab_size=384,
-            d_kv=64,
-            feed_forward_proj="gated-gelu",
-            dropout_rate=0.0,
-            tie_word_embeddings=False,
-            subword_blocks=_RELEASED_BLOCKS,
-            downsample_factor=3,
-            score_consensus_attn=True,
-            z_loss=1e-4,
-            gbst_batchnorm=False,
+            vocab_size=384, d_kv=64, feed_forward_proj="gated-gelu", dropout_rate=0.0, tie_word_embeddings=False,
+            **RELEASED_GBST,
         )
         settings.update(_BYT5_DIMS[name])
         settings.update(overrides)

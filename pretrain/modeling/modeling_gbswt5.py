@@ -34,7 +34,6 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
-from functools import reduce
 from pathlib import Path
 
 import torch
@@ -54,18 +53,13 @@ from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput
 from transformers.models.t5.modeling_t5 import T5PreTrainedModel, T5Stack, eager_attention_forward
 from transformers.utils.hub import is_offline_mode
 
-from .configuration_gbswt5 import GBSWT5Config
+from .configuration_gbswt5 import RELEASED_GBST, GBSWT5Config
 
 # T5 config fields a warm start takes from the ByT5 checkpoint.
 _T5_FIELDS = (
     "vocab_size", "d_model", "d_kv", "d_ff", "num_layers", "num_decoder_layers", "num_heads",
     "relative_attention_num_buckets", "relative_attention_max_distance", "layer_norm_epsilon",
     "initializer_factor", "feed_forward_proj", "pad_token_id", "eos_token_id", "decoder_start_token_id",
-)
-# GBST settings of the released GBST-KEByT5 models; pretraining ran without dropout.
-_WARM_START_DEFAULTS = dict(
-    subword_blocks=((1, 0), (2, 0), (3, 0), (6, 0), (9, 0)), downsample_factor=3, score_consensus_attn=True,
-    z_loss=1e-4, gbst_batchnorm=False, dropout_rate=0.0,
 )
 
 
@@ -85,10 +79,6 @@ def _sdpa_off_cpu(module: nn.Module, query: torch.Tensor, *args, **kwargs):
 ATTENTION_DEFAULT = "gbswt5_sdpa_off_cpu"
 AttentionInterface.register(ATTENTION_DEFAULT, _sdpa_off_cpu)
 AttentionMaskInterface.register(ATTENTION_DEFAULT, eager_mask)
-
-
-def _lcm(*numbers: int) -> int:
-    return reduce(lambda a, b: a * b // math.gcd(a, b), numbers, 1)
 
 
 # GBST's leaf modules initialise themselves (identity-like, see GBST.reset_parameters). They are
@@ -157,7 +147,7 @@ class GBST(nn.Module):
         self.score_consensus_attn = score_consensus_attn
         # The reference pads to lcm(block sizes); the downsample factor joins it so that the final
         # truncation to ceil(s/ds)*ds can never exceed the padded length (the reference crashed there).
-        self.pad_multiple = _lcm(*self.block_sizes, self.downsample_factor)
+        self.pad_multiple = math.lcm(*self.block_sizes, self.downsample_factor)
         self.embeds = embeds  # the model's shared byte table (tied, not copied)
         # Container keys reproduce ETRI's nn.Sequential indices: positional_convol.2.*, cand_scoring.0.*
         self.positional_convol = nn.ModuleDict({"2": _PositionalConv(dim, self.max_block_size)})
@@ -191,74 +181,93 @@ class GBST(nn.Module):
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         b, s = input_ids.shape
-        ds, kernel = self.downsample_factor, self.max_block_size
         n = -(-s // self.pad_multiple) * self.pad_multiple
-        groups = -(-s // ds)
-        out_mask_dtype = attention_mask.dtype if attention_mask is not None else torch.bool
-        if attention_mask is None:
-            valid = torch.ones(b, s, dtype=torch.bool, device=input_ids.device)
-        else:
-            valid = attention_mask.bool()
+        groups = -(-s // self.downsample_factor)
+        valid = torch.ones_like(input_ids, dtype=torch.bool) if attention_mask is None else attention_mask.bool()
 
-        # 1-2. Embed, zero the pads (quirk fix: padding invariance), depthwise conv over bytes t..t+K-1.
+        # 1-2. Embed, zero the pads (quirk fix: padding invariance), depthwise conv over bytes
+        # t..t+K-1, already right-padded to the block multiple n (step 3). The conv is K shifted
+        # multiply-adds in (b, s, D) layout: torch's grouped Conv1d backward on CPU was ~2.5x slower.
         x = self.embeds(input_ids) * valid.unsqueeze(-1).to(self.embeds.weight.dtype)
-        x = F.pad(x.transpose(1, 2), (0, n - s + kernel - 1))
+        x = F.pad(x, (0, 0, 0, n - s + self.max_block_size - 1))
         conv = self.conv
-        h = F.conv1d(x, conv.convol.weight, conv.convol.bias, groups=x.shape[1]).transpose(1, 2).contiguous()
+        taps = conv.convol.weight[:, 0, :].t()
+        h = x[:, :n] * taps[0] + conv.convol.bias
+        for k in range(1, self.max_block_size):
+            h = h + x[:, k : k + n] * taps[k]
 
-        # 3. Block padding; float mask for counts and weights.
-        score_dtype = torch.promote_types(h.dtype, torch.float32)
-        maskf = F.pad(valid, (0, n - s)).to(score_dtype)
+        maskf = F.pad(valid, (0, n - s)).to(torch.promote_types(h.dtype, torch.float32))
+        probs = self._block_probabilities(h, maskf)
+        if self.score_consensus_attn:
+            probs = self._consensus(probs, maskf)
+        mixed, group_valid = self._mix_and_downsample(h, probs, maskf)
 
-        # 5. Candidate scores: Linear(mean(proj(h))) == mean(w_eff . h) + b_eff on valid blocks.
-        proj_w = conv.proj.weight[:, :, 0]
-        scorer = self.cand_scoring[0]
-        w_eff = (scorer.weight.to(score_dtype) @ proj_w.to(score_dtype)).squeeze(0)
-        b_eff = (scorer.weight.to(score_dtype) @ conv.proj.bias.to(score_dtype) + scorer.bias.to(score_dtype)).squeeze(0)
-        u = (h.to(score_dtype) @ w_eff) * maskf
-        scores, inv_counts = [], []
+        # The 1x1 projection, moved after downsampling: it commutes with the convex mixture, and
+        # its bias survives only in groups with a valid byte (the reference's masked mean gives 0).
+        mixed, group_valid = mixed[:, :groups], group_valid[:, :groups]
+        out = F.linear(mixed, conv.proj.weight[:, :, 0], conv.proj.bias) * group_valid.unsqueeze(-1).to(mixed.dtype)
+        return out, group_valid.to(attention_mask.dtype if attention_mask is not None else torch.bool)
+
+    def _block_probabilities(self, h: torch.Tensor, maskf: torch.Tensor) -> torch.Tensor:
+        """Steps 4-5 for the scores only: softmax over block sizes of Linear(block mean of proj(h)).
+
+        Linear(mean(proj(h))) == mean(w_eff . h) + b_eff on a valid block, so one dot product per
+        byte replaces scoring (b, n, blocks, D) candidates. Returns (b, n, blocks) in maskf's dtype.
+        """
+        b, n = maskf.shape
+        dtype = maskf.dtype
+        proj_w, proj_b = self.conv.proj.weight[:, :, 0].to(dtype), self.conv.proj.bias.to(dtype)
+        scorer_w, scorer_b = self.cand_scoring[0].weight.to(dtype), self.cand_scoring[0].bias.to(dtype)
+        w_eff = (scorer_w @ proj_w).squeeze(0)
+        b_eff = (scorer_w @ proj_b + scorer_b).squeeze(0)
+        u = (h.to(dtype) @ w_eff) * maskf
+        scores = []
         for m in self.block_sizes:
             counts = maskf.view(b, n // m, m).sum(-1)
             score = u.view(b, n // m, m).sum(-1) / counts.clamp(min=1.0) + b_eff
-            score = score.masked_fill(counts == 0, -torch.finfo(score_dtype).max)
-            scores.append(score.repeat_interleave(m, dim=1))
-            inv_counts.append((1.0 / counts.clamp(min=1.0)).repeat_interleave(m, dim=1))
-        probs = torch.stack(scores, dim=-1).softmax(dim=-1)
+            scores.append(score.masked_fill(counts == 0, -torch.finfo(dtype).max).repeat_interleave(m, dim=1))
+        return torch.stack(scores, dim=-1).softmax(dim=-1)
 
-        # 6. Consensus attention softmax(P P^T) P over valid positions. Rows of pads are never used
-        # (they are masked out of the downsampling); a sequence with no valid byte attends to all
-        # positions so that no row is empty.
-        if self.score_consensus_attn:
-            keys = maskf.bool()
-            keys = keys | ~keys.any(-1, keepdim=True)
-            probs = F.scaled_dot_product_attention(
-                probs.unsqueeze(1), probs.unsqueeze(1), probs.unsqueeze(1),
-                attn_mask=keys[:, None, None, :], scale=1.0,
-            ).squeeze(1)
+    @staticmethod
+    def _consensus(probs: torch.Tensor, maskf: torch.Tensor) -> torch.Tensor:
+        """Step 6: softmax(P P^T) P over valid positions, as one fused attention call.
 
-        # 4+7. Weighted candidate mixture and masked mean over groups of ds, as one banded matrix
-        # per block size m: within a window of lcm(m, ds) bytes, output group g gets
-        # sum_t in g [valid_t p_m(t) / n_g] * sum_t' in block(t) [valid_t' / n_block] h_t'.
+        Rows of pads are never used (the downsampling masks them out); a sequence with no valid
+        byte attends to all positions so that no row is empty.
+        """
+        keys = maskf.bool()
+        keys = keys | ~keys.any(-1, keepdim=True)
+        probs = probs.unsqueeze(1)
+        return F.scaled_dot_product_attention(probs, probs, probs, attn_mask=keys[:, None, None, :], scale=1.0).squeeze(1)
+
+    def _mix_and_downsample(
+        self, h: torch.Tensor, probs: torch.Tensor, maskf: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Steps 4 and 7: block means, probability-weighted mixture, masked mean over groups of ds.
+
+        All three are linear in h, so for each block size m they form one banded matrix applied
+        per window of lcm(m, ds) bytes: output group g gets
+        sum_{t in g} [valid_t p_m(t) / n_g] * sum_{t' in block(t)} [valid_t' / n_block(t)] h_t'.
+        Returns the (b, n/ds, D) mixture before projection and each group's validity.
+        """
+        b, n = maskf.shape
+        ds = self.downsample_factor
         group_counts = maskf.view(b, n // ds, ds).sum(-1)
         weights = probs * (maskf / group_counts.clamp(min=1.0).repeat_interleave(ds, dim=1)).unsqueeze(-1)
         mixed = h.new_zeros(b, n // ds, h.shape[-1])
         for i, m in enumerate(self.block_sizes):
-            window = _lcm(m, ds)
+            window = math.lcm(m, ds)
+            blocks_per_window = window // m
             pos = torch.arange(window, device=h.device)
-            pair = (pos // ds) * (window // m) + pos // m  # (group, block) of each byte in the window
-            indicator = F.one_hot(pair, (window // ds) * (window // m)).to(score_dtype)
-            per_block = (weights[..., i].reshape(b, n // window, window) @ indicator).view(
-                b, n // window, window // ds, window // m
-            )
-            band = per_block.repeat_interleave(m, dim=-1) * (maskf * inv_counts[i]).view(b, n // window, 1, window)
+            pair = (pos // ds) * blocks_per_window + pos // m  # (group, block) of each byte in the window
+            indicator = F.one_hot(pair, (window // ds) * blocks_per_window).to(maskf.dtype)
+            per_block = weights[..., i].reshape(b, n // window, window) @ indicator
+            per_block = per_block.view(b, n // window, window // ds, blocks_per_window)
+            block_counts = maskf.view(b, n // m, m).sum(-1, keepdim=True).clamp(min=1.0)
+            per_byte = (maskf.view(b, n // m, m) / block_counts).view(b, n // window, 1, window)
+            band = per_block.repeat_interleave(m, dim=-1) * per_byte
             mixed = mixed + (band.to(h.dtype) @ h.view(b, n // window, window, -1)).view(b, n // ds, -1)
-
-        # Projection after downsampling (it commutes with the convex mixture; its bias survives
-        # only in groups with a valid byte, as the reference's masked mean gives 0 elsewhere).
-        mixed = mixed[:, :groups]
-        group_valid = group_counts[:, :groups] > 0
-        out = F.linear(mixed, proj_w, conv.proj.bias) * group_valid.unsqueeze(-1).to(mixed.dtype)
-        return out, group_valid.to(out_mask_dtype)
+        return mixed, group_counts > 0
 
 
 @dataclass
@@ -476,7 +485,7 @@ class GBSWT5ForConditionalGeneration(GBSWT5PreTrainedModel, GenerationMixin):
         settings = {key: getattr(source, key) for key in _T5_FIELDS if hasattr(source, key)}
         # transformers 5 keeps ByT5's "untied lm_head" in scale_decoder_outputs, not tie_word_embeddings.
         settings["tie_word_embeddings"] = bool(getattr(source, "scale_decoder_outputs", source.tie_word_embeddings))
-        settings.update(_WARM_START_DEFAULTS)
+        settings.update(RELEASED_GBST, dropout_rate=0.0)  # pretraining ran without dropout
         settings.update(config_overrides)
         model = cls(GBSWT5Config(**settings)).to(byt5.dtype)
         state = {
