@@ -67,10 +67,11 @@ class _Layout:
         self.step = np.arange(self.kmax)
         # Random-number counters per example: noise cut i uses i, non-noise cut i uses 2**32 + i,
         # whatever the batch's widest row, so a row's draws do not depend on its batch.
-        self.counters = np.concatenate([self.step, self.step + 2**32])
+        self.counter_offsets = (np.concatenate([self.step, self.step + 2**32]).astype(np.uint64) + np.uint64(1)) * _GAMMA
         self.top = (self.items - 1 - cuts)[:, None] + self.step  # Floyd's range top per step
         self.top_span = np.maximum(self.top + 1, 1).astype(np.uint64)
         self.unused = self.step >= cuts[:, None]
+        self.past_end = self.items[:, None] + self.step
         self.earlier = np.tri(self.kmax, k=-1, dtype=bool)
         self.input_lengths = lengths - self.num_noise + self.num_spans + 1
         self.target_lengths = self.num_noise + self.num_spans + 1
@@ -138,21 +139,34 @@ def _segment_starts(bits: np.ndarray, layout: _Layout) -> np.ndarray:
     """
     # Lemire's multiply-shift: uniform in [0, top] up to a relative bias below top / 2**32.
     draws = (((bits >> np.uint64(32)) * layout.top_span) >> np.uint64(32)).astype(np.int64)
-    # Step i depends on steps < i only, so iterating to a fixed point reproduces the sequential
-    # algorithm; collisions are rare, so this ends after two or three rounds.
-    chosen = draws
-    while True:
-        taken = ((chosen[:, None, :] == draws[:, :, None]) & layout.earlier).any(axis=2)
-        settled = np.where(taken, layout.top, draws)
-        if not (settled != chosen).any():
-            break
-        chosen = settled
+    # Unused steps get distinct values past the last gap, which sort last and clip to the count.
+    cuts = np.where(layout.unused, layout.past_end, draws)
+    ordered = np.sort(cuts, axis=1)
+    # Without equal draws in a row no step ever finds its draw taken, so the cuts are the draws.
+    clash = np.flatnonzero((ordered[:, 1:] == ordered[:, :-1]).any(axis=1))
+    if clash.size:
+        settled = _floyd_collisions(draws[clash], layout.top[clash], layout.earlier)
+        ordered[clash] = np.sort(np.where(layout.unused[clash], layout.past_end[clash], settled), axis=1)
     starts = np.empty((len(bits), layout.kmax + 2), dtype=np.int64)
     starts[:, 0] = 0
-    starts[:, 1:-1] = np.where(layout.unused, layout.items[:, None] - 1, chosen) + 1  # unused cuts sort last
-    starts[:, 1:-1].sort(axis=1)
+    np.minimum(ordered + 1, layout.items[:, None], out=starts[:, 1:-1])
     starts[:, -1] = layout.items
     return starts
+
+
+def _floyd_collisions(draws: np.ndarray, top: np.ndarray, earlier: np.ndarray) -> np.ndarray:
+    """Floyd's choices for rows whose draws repeat: top wherever the draw was already chosen.
+
+    Step i depends on steps < i only, so iterating to a fixed point reproduces the sequential
+    algorithm, usually in two or three rounds.
+    """
+    chosen = draws
+    while True:
+        taken = ((chosen[:, None, :] == draws[:, :, None]) & earlier).any(axis=2)
+        settled = np.where(taken, top, draws)
+        if not (settled != chosen).any():
+            return settled
+        chosen = settled
 
 
 def _assemble(table: np.ndarray, starts: np.ndarray, lengths: np.ndarray, positions: np.ndarray) -> np.ndarray:
@@ -280,7 +294,7 @@ class SpanCorruptionCollator:
     def _segmentations(self, layout: _Layout, sample_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         rows = len(layout.num_spans)
         example_key = splitmix64(self._seed_key ^ splitmix64(np.asarray(sample_ids, dtype=np.int64)))
-        bits = keyed_hash(example_key[:, None], layout.counters)
+        bits = splitmix64(example_key[:, None] + layout.counter_offsets)  # keyed_hash with cached counters
         # Rows [0, n) cut the noise bytes, rows [n, 2n) the others (one call for both).
         bits = bits.reshape(rows, 2, layout.kmax).transpose(1, 0, 2).reshape(2 * rows, layout.kmax)
         noise_starts, keep_starts = np.split(_segment_starts(bits, layout), 2)

@@ -251,6 +251,37 @@ def test_every_composition_is_equally_likely():
     assert chi2 < 35.0  # 11 degrees of freedom; 35 is p ~ 0.0002
 
 
+def test_floyd_collisions_keep_compositions_uniform():
+    """Few gaps, several cuts: draws often repeat, and all 100 masks stay equally likely."""
+    collator = SpanCorruptionCollator(noise_density=0.5, mean_noise_span_length=2.0)
+    assert noise_counts(12, 0.5, 2.0) == (6, 3)  # 6 noise and 6 kept bytes, 3 spans: 10 x 10 masks
+    rows = 20000
+    batch = collator([bytes(range(12))] * rows, sample_ids=range(rows))
+    patterns, counts = np.unique(batch["labels"].numpy(), axis=0, return_counts=True)
+    assert len(patterns) == 100
+    chi2 = ((counts - rows / 100) ** 2 / (rows / 100)).sum()
+    assert chi2 < 160.0  # 99 degrees of freedom; 160 is p ~ 0.0001
+
+
+def test_floyd_with_many_cuts_never_repeats_a_cut():
+    """6 spans over 12 noise and 12 kept bytes: draws hit earlier tops too; 462 compositions each."""
+    collator = SpanCorruptionCollator(noise_density=0.5, mean_noise_span_length=2.0)
+    assert noise_counts(24, 0.5, 2.0) == (12, 6)
+    rows = 46200
+    batch = collator([bytes(range(24))] * rows, sample_ids=range(rows))
+    inputs, labels = batch["input_ids"].numpy(), batch["labels"].numpy()
+    assert inputs.shape == (rows, 19) and labels.shape == (rows, 19)
+    for ids in (inputs[:, :-1], labels[:, 1:-1]):  # every span non-empty: no two sentinels in a row
+        sentinel = ids >= FIRST_SENTINEL_ID - 5
+        assert not (sentinel[:, 1:] & sentinel[:, :-1]).any()
+    assert (labels[:, -2] < FIRST_SENTINEL_ID - 5).all() and (inputs[:, 0] < FIRST_SENTINEL_ID - 5).all()
+    for ids in (inputs, labels):
+        _, counts = np.unique(ids >= FIRST_SENTINEL_ID - 5, axis=0, return_counts=True)
+        assert len(counts) == 462
+        chi2 = ((counts - rows / 462) ** 2 / (rows / 462)).sum()
+        assert chi2 < 600.0  # 461 degrees of freedom (sd 30); 600 is p ~ 1e-5
+
+
 def ks_statistic(a: np.ndarray, b: np.ndarray) -> float:
     grid = np.union1d(a, b)
     cdf_a = np.searchsorted(np.sort(a), grid, side="right") / len(a)
