@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import platform
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -62,6 +61,3 @@ def summary_table(manifest: dict) -> str:
 def split_summary(shards: list[dict]) -> dict:
     return {"rows": sum(s["rows"] for s in shards), "bytes": sum(s["bytes"] for s in shards), "shards": shards}
 
-
-def is_complete(out: Path) -> bool:
-    return (out / MANIFEST).exists()

@@ -81,24 +81,20 @@ def prepare(config: PrepareConfig) -> int:
     stage = work / "stage"
     shutil.rmtree(stage, ignore_errors=True)
     metas: dict[int, dict] = {}
-    extracted = _extract(units, config, work, metas)
+    ready = _extract(units, config, work, metas)
     if config.strict or config.pack.val_docs is not None:
-        units_ready: Iterator[Unit] = iter(list(extracted))  # all units first: see the problems / every hash
-    else:
-        units_ready = extracted
+        ready = iter(list(ready))  # every unit first: --strict checks for problems, --val-docs needs every hash
     if config.strict:
-        for meta in metas.values():
-            problems.merge(meta["problems"], [])
-        if problems.total:
-            log.error("--strict: %d input problem(s) (%s); no output written. The extracted units are kept in %s, "
-                      "so a rerun resumes.", problems.total, dict(problems.counts), work)
+        found = problems.total + sum(sum(meta["problems"].values()) for meta in metas.values())
+        if found:
+            log.error("--strict: %d input problem(s); no output written. The extracted units are kept in %s, "
+                      "so a rerun resumes.", found, work)
             return 2
     threshold = validation_threshold(config.pack, lambda: kept_hashes(units, work))
-    shards, assembled = assemble(units_ready, work, stage, config.pack, threshold)
+    shards, assembled = assemble(ready, work, stage, config.pack, threshold)
     ordered = [metas[u.index] for u in units]
-    if not config.strict:
-        for meta in ordered:
-            problems.merge(meta["problems"], [])
+    for meta in ordered:
+        problems.add_counts(meta["problems"])
     manifest = _manifest(config, units, key, ordered, problems, shards, assembled)
     publish(out, stage, manifest)
     if not config.keep_work:

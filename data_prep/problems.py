@@ -24,10 +24,9 @@ class Problems:
             self.samples.append(line)
             log.warning(line)
 
-    def merge(self, counts: dict[str, int], samples: list[str]) -> None:
+    def add_counts(self, counts: dict[str, int]) -> None:
+        """Add the counts of problems reported (and logged) elsewhere, e.g. by a worker."""
         self.counts.update(counts)
-        room = MAX_SAMPLES - len(self.samples)
-        self.samples.extend(samples[:max(room, 0)])
 
     @property
     def total(self) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import bz2
 import gzip
 import io
-from pathlib import Path
 from typing import BinaryIO
 
 import zstandard
@@ -37,13 +36,6 @@ def wrap_decompress(raw: BinaryIO, head: bytes) -> BinaryIO:
     if kind == "zstd":
         return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True))
     return raw
-
-
-def open_decompressed(path: Path) -> BinaryIO:
-    raw = open(path, "rb")
-    head = raw.read(4)
-    raw.seek(0)
-    return wrap_decompress(raw, head)
 
 
 def strip_compression_suffix(name: str) -> str:
