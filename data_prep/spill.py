@@ -20,6 +20,7 @@ from data_prep.atomic import temp_path, write_json
 
 # The assembler reads documents in batches of about this many bytes, so memory stays flat.
 READ_BATCH_BYTES = 1 << 20
+_WRITE_BLOCK = 1 << 20
 
 
 def doc_hash(data: bytes) -> int:
@@ -38,13 +39,23 @@ class SpillWriter:
         self._file = open(self._tmp_bin, "wb")
         self._lengths = array("q")
         self._hashes = array("Q")
+        self._pending: list[bytes] = []  # written in ~1 MB blocks: one write per document costs more
+        self._pending_bytes = 0
 
     def add(self, data: bytes) -> None:
-        self._file.write(data)
+        self._pending.append(data)
+        self._pending_bytes += len(data)
+        if self._pending_bytes >= _WRITE_BLOCK:
+            self._flush()
         self._lengths.append(len(data))
         self._hashes.append(doc_hash(data))
 
+    def _flush(self) -> None:
+        self._file.write(b"".join(self._pending))
+        self._pending, self._pending_bytes = [], 0
+
     def commit(self, meta: dict) -> None:
+        self._flush()
         self._file.close()
         index = np.stack([np.frombuffer(self._lengths, np.int64), np.frombuffer(self._hashes, np.uint64).view(np.int64)]) \
             if self._lengths else np.zeros((2, 0), np.int64)

@@ -64,6 +64,13 @@ def test_jsonl_bad_lines_are_reported_and_skipped(tmp_path):
     assert f"{path}:6: invalid_utf8" in joined
 
 
+def test_jsonl_with_bom_and_raw_control_characters(tmp_path):
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"text": "first"}\r\n{"text": "tab\there nul\x00"}\r\n')
+    docs, ctx = read(path)
+    assert [t for t, _ in docs] == ["first", "tab\there nul\x00"] and ctx.problems.total == 0
+
+
 def test_invalid_utf8_drop_mode(tmp_path):
     path = tmp_path / "x.jsonl"
     path.write_bytes(b'{"text": "ok"}\n{"text": "bad \xc3\x28"}\n')

@@ -11,6 +11,9 @@ from data_prep.readers.base import Doc, ReadContext, Unit, iter_lines
 from data_prep.readers.jsonpath import parse_path, select
 
 _BAD = object()  # a line that is not JSON (None is a valid JSON value)
+# strict=False lets raw control characters (NUL...) through to the cleaner instead of losing the
+# record; one decoder is reused because json.loads(strict=False) builds a new one per call.
+_DECODER = json.JSONDecoder(strict=False)
 
 
 def read_jsonl(unit: Unit, ctx: ReadContext) -> Iterator[Doc]:
@@ -20,6 +23,8 @@ def read_jsonl(unit: Unit, ctx: ReadContext) -> Iterator[Doc]:
         if not line.strip():
             continue
         text_line = ctx.decode(line, location)
+        if text_line is not None and text_line[0] == "\ufeff":  # a BOM opens the file
+            text_line = text_line[1:]
         record = _BAD if text_line is None else _loads(text_line, location, ctx)
         if record is _BAD:
             continue
@@ -33,7 +38,7 @@ def read_jsonl(unit: Unit, ctx: ReadContext) -> Iterator[Doc]:
 
 def _loads(line: str, location: str, ctx: ReadContext):
     try:
-        return json.loads(line, strict=False)  # raw control characters (NUL...) are cleaned later, not fatal
+        return _DECODER.decode(line)
     except json.JSONDecodeError as err:
         ctx.problems.report("malformed_json", location, f"column {err.colno}: {err.msg}")
         return _BAD
