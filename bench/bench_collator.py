@@ -8,7 +8,7 @@ Competitors, timed side by side in this run on the same 1193-byte chunks:
 All three return the same five tensors. Then the stream (memory-mapped shards -> mixing/shuffle
 -> gather -> collate) in examples/s.
 
-    .venv/bin/python bench/bench_collator.py [--batches 200] [--batch-size 64] [--rounds 5]
+    .venv/bin/python bench/bench_collator.py [--rounds 100] [--batches 200] [--batch-size 64]
 """
 from __future__ import annotations
 
@@ -82,25 +82,27 @@ def hf_style_collate(chunks: list[bytes], rng: np.random.Generator) -> dict[str,
     return complete_batch(filtered(mask), filtered(~mask))
 
 
-def best_per_batch_seconds(methods: dict, batches: dict, rounds: int) -> dict[str, float]:
-    """Best-of-rounds seconds per batch, the methods taking turns (fair on a shared machine)."""
-    best = {name: float("inf") for name in methods}
+def interleaved_seconds(methods: dict, batches: dict, rounds: int) -> dict[str, np.ndarray]:
+    """Seconds per batch of each method in each round; the methods take turns every few ms, so
+    load from other processes on a shared machine hits them alike."""
     for fn in methods.values():
         fn()  # warm up
-    for _ in range(rounds):
+    times = {name: np.empty(rounds) for name in methods}
+    for r in range(rounds):
         for name, fn in methods.items():
             start = time.perf_counter()
             for _ in range(batches[name]):
                 fn()
-            best[name] = min(best[name], (time.perf_counter() - start) / batches[name])
-    return best
+            times[name][r] = (time.perf_counter() - start) / batches[name]
+    return times
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--batches", type=int, default=200)
+    parser.add_argument("--batches", type=int, default=200, help="stream batches per round")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=100, help="interleaved rounds of the collator comparison")
+    parser.add_argument("--stream-rounds", type=int, default=5)
     parser.add_argument("--stream-rows", type=int, default=40_000, help="rows of the temporary shards")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -115,13 +117,15 @@ def main() -> None:
         "HF/nanoT5 style": lambda: hf_style_collate(chunks, rng),
         "per-example seqio port": lambda: per_example_collate(chunks, rng),
     }
-    batches = {name: args.batches if name.startswith("vectorised") else max(args.batches // 10, 2) for name in methods}
-    timings = best_per_batch_seconds(methods, batches, args.rounds)
-    ours = timings["vectorised collator (bytes in)"]
-    print(f"collator, batches of {args.batch_size} x 1193 bytes, one core, best of {args.rounds} rounds:")
-    for name, seconds in timings.items():
-        print(f"  {name:40s} {seconds * 1e3:8.3f} ms/batch {args.batch_size / seconds:9.0f} examples/s"
-              f"  {seconds / ours:6.1f}x the time of ours")
+    batches = {name: 10 if name.startswith("vectorised") else 1 for name in methods}
+    times = interleaved_seconds(methods, batches, args.rounds)
+    ours = times["vectorised collator (bytes in)"]
+    print(f"collator, batches of {args.batch_size} x 1193 bytes, one core, {args.rounds} interleaved rounds"
+          " (ms/batch median and best; time relative to ours: median of per-round ratios, ratio of bests):")
+    for name, seconds in times.items():
+        median, best = float(np.median(seconds)), float(seconds.min())
+        print(f"  {name:38s} {median * 1e3:7.3f} {best * 1e3:7.3f} ms/batch {args.batch_size / median:8.0f} examples/s"
+              f"  {np.median(seconds / ours):5.1f}x {best / ours.min():5.1f}x")
 
     with tempfile.TemporaryDirectory() as tmp:
         corpus = rng.integers(0, 0xF5, (args.stream_rows, 1193), dtype=np.uint8)
@@ -130,9 +134,9 @@ def main() -> None:
         write_shard_dir(Path(tmp) / "b", [bytes(r) for r in corpus[half:]], chunk_bytes=1193, num_shards=4)
         seconds = {workers: stream_seconds(ShardStream([Path(tmp) / "a", Path(tmp) / "b"], batch_size=args.batch_size,
                                                      collator=collator, temperature_alpha=0.3, num_workers=workers),
-                                         args.batches, args.rounds)
+                                         args.batches, args.stream_rounds)
                    for workers in (0, 1)}
-    print(f"stream (2 directories, 8 shard files, alpha 0.3, mmap -> collated batches), best of {args.rounds}:")
+    print(f"stream (2 directories, 8 shard files, alpha 0.3, mmap -> collated batches), best of {args.stream_rounds}:")
     print(f"  in process (one core)      {seconds[0] * 1e3:8.3f} ms/batch {args.batch_size / seconds[0]:9.0f} examples/s")
     print(f"  num_workers=1 (+ IPC)      {seconds[1] * 1e3:8.3f} ms/batch {args.batch_size / seconds[1]:9.0f} examples/s")
 
