@@ -159,18 +159,23 @@ class ShardIndex:
         batch = np.searchsorted(self._first_row, rows, side="right") - 1
         element = self._offset_pos[batch] + rows - self._first_row[batch]
         file = self._file[batch]
-        by_file = np.argsort(file, kind="stable")
-        touched, first = np.unique(file[by_file], return_index=True)
+        order = np.argsort(file, kind="stable")  # rows grouped by file
+        touched, first = np.unique(file[order], return_index=True)
+        bounds = [*first, len(rows)]
+        starts = np.empty(len(rows), dtype=np.int64)
         lengths = np.empty(len(rows), dtype=np.int64)
-        pieces = []
-        for f, lo, hi in zip(touched, first, [*first[1:], len(rows)]):  # one vectorised step per file, not per row
-            sel = by_file[lo:hi]
-            offsets = self._offsets[f]
-            begin = offsets[element[sel]].astype(np.int64)
-            lengths[sel] = offsets[element[sel] + 1] - begin
-            pieces.append(self._bytes[f].take(_ranges(self._data_pos[batch[sel]] + begin, lengths[sel])))
+        for i, f in enumerate(touched):  # one vectorised step per file, not per row
+            sel = order[bounds[i] : bounds[i + 1]]
+            begin = self._offsets[f][element[sel]]
+            starts[sel] = begin
+            lengths[sel] = self._offsets[f][element[sel] + 1] - begin
+        starts += self._data_pos[batch]
+        byte_bounds = np.concatenate([[0], np.cumsum(lengths[order])])[bounds]
+        flat_index = _ranges(starts[order], lengths[order])
+        flat = np.concatenate([self._bytes[f].take(flat_index[byte_bounds[i] : byte_bounds[i + 1]])
+                               for i, f in enumerate(touched)]) if len(rows) else np.zeros(0, np.uint8)
         raw = np.empty((len(rows), int(lengths.max(initial=0))), dtype=np.uint8)
-        raw[by_file] = pad_rows(np.concatenate(pieces) if pieces else np.zeros(0, np.uint8), lengths[by_file])
+        raw[order] = pad_rows(flat, lengths[order])
         return raw, lengths
 
 
