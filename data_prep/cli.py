@@ -76,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _unescape(text: str) -> str:
+    """Decode backslash escapes (\\n, \\t, \\u2028) and keep any other character as typed."""
+    return text.encode("latin-1", "backslashreplace").decode("unicode_escape")
+
+
 def _config(args: argparse.Namespace, argv: list[str]) -> PrepareConfig:
     if args.num_splits < 1 or not 0 <= args.split_index < args.num_splits:
         raise InputError(f"--split-index must be in [0, {args.num_splits})")
@@ -88,7 +93,7 @@ def _config(args: argparse.Namespace, argv: list[str]) -> PrepareConfig:
         inputs=[parse_input(arg) for arg in inputs], output=args.output, format=args.format,
         read=ReadOptions(args.text_field, doc_path, text_path, args.text_mode, args.invalid_utf8),
         clean=CleanOptions(args.min_chars, args.min_hangul_ratio, args.deid_tags),
-        pack=PackOptions(chunk_bytes, args.cut_window, args.separator.encode().decode("unicode_escape").encode("utf-8"),
+        pack=PackOptions(chunk_bytes, args.cut_window, _unescape(args.separator).encode("utf-8"),
                          0.0 if args.val_docs is not None else args.val_fraction, args.val_docs, args.shard_rows),
         workers=args.workers, num_splits=args.num_splits, split_index=args.split_index,
         unit_bytes=int(args.unit_mb * 2**20), strict=args.strict, overwrite=args.overwrite, keep_work=args.keep_work,

@@ -175,6 +175,7 @@ def test_num_splits_partition_and_merge(tmp_path, corpus):
         assert [r[0] for r in load_split(merged, split)] == [r[0] for p in parts for r in load_split(p, split)]
     assert m["sources"]["news"]["docs_kept"] == manifest(full)["sources"]["news"]["docs_kept"]
     assert len(m["merged_from"]) == 2
+    assert run("inspect", merged) == 0
 
 
 def test_merge_rejects_a_corrupt_part(tmp_path, corpus):
@@ -350,3 +351,11 @@ def test_small_corpus_still_gets_a_validation_split(tmp_path):
     assert run(f"kolaw={law}", "--text-mode", "block", "-o", tmp_path / "none", "--val-fraction", 0) == 0
     assert manifest(tmp_path / "none")["splits"]["validation"]["rows"] == 0
     assert len(datasets.load_from_disk(str(tmp_path / "none" / "validation"))) == 0
+
+
+def test_separator_escapes(tmp_path, corpus):
+    out = tmp_path / "out"
+    assert run(corpus, "-o", out, "--separator", "\\n\\n", "--val-fraction", 0) == 0
+    assert manifest(out)["separator"] == "\n\n"
+    text = b"".join(r[0] for r in load_split(out, "train")).decode()
+    assert text.count("\n\n문서 0-") == 149  # every document but the first starts after the separator

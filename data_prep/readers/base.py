@@ -67,10 +67,11 @@ def open_unit(unit: Unit) -> BinaryIO:
         head = raw.read(4)
         raw.seek(0)
         return wrap_decompress(raw, head)
-    archive = zipfile.ZipFile(unit.path)
-    with archive.open(unit.member) as probe:
-        head = probe.read(4)
-    return wrap_decompress(archive.open(unit.member), head)
+    with zipfile.ZipFile(unit.path) as archive:
+        with archive.open(unit.member) as probe:
+            head = probe.read(4)
+        # The archive's file stays open until the member stream is closed (ZipFile refcounts it).
+        return wrap_decompress(archive.open(unit.member), head)
 
 
 def iter_lines(unit: Unit) -> Iterator[tuple[str, bytes]]:
