@@ -192,22 +192,24 @@ def test_merge_rejects_a_corrupt_part(tmp_path, corpus):
 
 def test_resume_after_kill_gives_identical_output(tmp_path):
     corpus = write_corpus(tmp_path / "big", files=2, docs_per_file=2500, seed=1)
-    args = [str(corpus), "--unit-mb", "0.25", "--shard-rows", "200", "--val-fraction", "0.01"]
+    args = [str(corpus), "--unit-mb", "0.08", "--shard-rows", "200", "--val-fraction", "0.01"]  # ~30 units
     reference = tmp_path / "ref"
     assert run(*args, "-o", reference) == 0
     out = tmp_path / "out"
-    for wait_units in (2, 6):  # kill twice, at different points, then finish
-        proc = subprocess.Popen([PYTHON, "-m", "data_prep", *args, "-o", str(out)], cwd=REPO,
+    # Kill twice at different points (the second time with pool workers, which outlive their
+    # parent for a moment), then finish with yet another worker count.
+    for wait_units, workers in ((3, "1"), (10, "2")):
+        proc = subprocess.Popen([PYTHON, "-m", "data_prep", *args, "-o", str(out), "--workers", workers], cwd=REPO,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 120
         while len(list((out / ".work").glob("u*.json"))) < wait_units and proc.poll() is None:
             assert time.monotonic() < deadline
-            time.sleep(0.01)
+            time.sleep(0.002)
         proc.send_signal(signal.SIGKILL)
         assert proc.wait() == -signal.SIGKILL  # it really was killed mid-run
         if not (out / MANIFEST).exists():  # killed before publishing: nothing under a final name
             assert not (out / "train").exists() and not (out / "validation").exists()
-    assert run(*args, "-o", out) == 0
+    assert run(*args, "-o", out, "--workers", 2) == 0
     assert output_files(out) == output_files(reference)
     assert manifest(out)["sources"] == manifest(reference)["sources"]
     assert run(*args, "-o", out) == 0  # a finished run is recognised and left alone
