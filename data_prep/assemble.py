@@ -1,7 +1,7 @@
-"""Phase 2, single process: dedup, validation draw, packing and shard writing, in unit order.
+"""Phase 2, in the main process: dedup, validation draw, packing and shard writing, in unit order.
 
-It reads only the spills, so it is cheap (hundreds of MB/s) and simply restarts from the spills if
-killed; its output is a pure function of the spills.
+It reads only the spills (about 150 MB per CPU-second), overlapping the workers' extraction, and
+simply restarts from the spills if killed: its output is a pure function of the spills.
 """
 from __future__ import annotations
 

@@ -25,6 +25,7 @@ from data_prep.clean import CleanOptions
 from data_prep.extract import ExtractJob, extract_unit
 from data_prep.inputs import InputError, InputSpec, plan_units, select_split
 from data_prep.manifest import FORMAT_VERSION, MANIFEST, source_counts, split_summary, summary_table, versions
+from data_prep.pack import default_window
 from data_prep.problems import Problems
 from data_prep.progress import Progress
 from data_prep.readers import ReadOptions, Unit
@@ -161,7 +162,7 @@ def _manifest(config: PrepareConfig, units: list[Unit], key: str, metas: list[di
     return {
         "format_version": FORMAT_VERSION,
         "chunk_bytes": config.pack.chunk_bytes,
-        "cut_window": config.pack.cut_window,
+        "cut_window": default_window(config.pack.chunk_bytes) if config.pack.cut_window is None else config.pack.cut_window,
         "separator": config.pack.separator.decode("utf-8"),
         "command": config.command,
         "versions": versions(),

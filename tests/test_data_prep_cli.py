@@ -100,7 +100,7 @@ def test_sample_end_to_end_layout_and_manifest(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "train", "validation"]
     check_chunks(out, 1024)
     m = manifest(out)
-    assert m["format_version"] == 1 and m["chunk_bytes"] == 1024
+    assert m["format_version"] == 1 and m["chunk_bytes"] == 1024 and m["cut_window"] == 10
     assert m["command"][:3] == ["data_prep", "prepare", "--konlpy-sample"]
     assert set(m["sources"]) == {"kolaw", "kobill"}
     for name, s in m["sources"].items():
