@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 
 log = logging.getLogger("data_prep")
 
-# Enough for a user to locate a pattern; the counts stay exact beyond it.
-MAX_SAMPLES = 50
+# Per unit of work (a file or part of one): enough to locate a pattern without flooding the log
+# when a whole corpus is bad; the counts stay exact beyond these.
+MAX_LOGGED = 5
+MAX_SAMPLES = 20
 
 
 @dataclass
@@ -17,12 +19,15 @@ class Problems:
     samples: list[str] = field(default_factory=list)
 
     def report(self, kind: str, location: str, message: str) -> None:
-        """Count one problem and log it (the first MAX_SAMPLES of each run are logged in full)."""
+        """Count one problem; keep (and log) the first ones in full."""
         self.counts[kind] += 1
+        line = f"{location}: {kind}: {message}"
         if len(self.samples) < MAX_SAMPLES:
-            line = f"{location}: {kind}: {message}"
             self.samples.append(line)
+        if self.total <= MAX_LOGGED:
             log.warning(line)
+        elif self.total == MAX_LOGGED + 1:
+            log.warning("%s: more problems in this unit are counted but not logged", location.split(":")[0])
 
     def add_counts(self, counts: dict[str, int]) -> None:
         """Add the counts of problems reported (and logged) elsewhere, e.g. by a worker."""

@@ -17,13 +17,15 @@ _MEDIA_LINK = re.compile(r"\[\[(?:File|Image|Category|파일|그림|분류):[^\[
 def read_wiki_xml(unit: Unit, ctx: ReadContext) -> Iterator[Doc]:
     with open_unit(unit) as stream:
         pages = 0
+        root = None
         try:
-            for _, elem in ET.iterparse(stream, events=("end",)):
-                if _local(elem.tag) != "page":
+            for event, elem in ET.iterparse(stream, events=("start", "end")):
+                root = elem if root is None else root
+                if event != "end" or _local(elem.tag) != "page":
                     continue
                 pages += 1
                 doc = _page(elem, f"{unit.name}#page{pages}", ctx)
-                elem.clear()
+                root.clear()  # drop the finished page from the tree: memory stays flat over millions of pages
                 if doc is not None:
                     yield doc
         except ET.ParseError as err:
