@@ -376,3 +376,13 @@ def test_detection_rules():
     assert detect_format("k.txt", "한국어 텍스트\n".encode()) == "text"
     with pytest.raises(UnknownFormat, match="--format"):
         detect_format("x.bin", bytes(range(256)) * 4 + b"\x00" * 512)
+
+
+def test_many_problems_are_all_counted_but_few_logged(tmp_path, caplog):
+    path = tmp_path / "bad.jsonl"
+    path.write_text("not json\n" * 30 + '{"text": "ok"}\n')
+    docs, ctx = read(path)
+    assert [t for t, _ in docs] == ["ok"]
+    assert ctx.problems.counts["malformed_json"] == 30 and len(ctx.problems.samples) == 20
+    logged = [r for r in caplog.records if r.name == "data_prep"]
+    assert len(logged) == 6 and "counted but not logged" in logged[-1].getMessage()
