@@ -55,10 +55,16 @@ def main(argv: list[str] | None = None) -> int:
 
     import deepspeed
 
-    from pretrain.trainer import Trainer
+    from pretrain.trainer import ResumeError, Trainer
 
     deepspeed.init_distributed()
-    return Trainer(config, shards).train()
+    try:
+        trainer = Trainer(config, shards)
+    except ResumeError as exc:
+        if rank == 0:
+            print(f"cannot resume: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    return trainer.train()
 
 
 if __name__ == "__main__":

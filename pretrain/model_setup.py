@@ -76,11 +76,7 @@ def prepare_for_training(model: torch.nn.Module, settings: ModelSettings) -> tor
 
 def build_model(settings: ModelSettings, run_dir: Path, *, resuming: bool) -> torch.nn.Module:
     """A resumed run rebuilds its saved architecture (weights come from the checkpoint); a new
-    one builds the model from the settings and saves its config."""
+    one builds the model from the settings (the caller saves its config, once)."""
     config_path = run_dir / MODEL_CONFIG_FILE
-    if resuming and config_path.exists():
-        model = model_from_config_file(config_path)
-    else:
-        model = fresh_model(settings)
-        save_model_config(model, config_path)
+    model = model_from_config_file(config_path) if resuming and config_path.exists() else fresh_model(settings)
     return prepare_for_training(model, settings)

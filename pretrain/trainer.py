@@ -28,12 +28,16 @@ from pretrain.config import RUN_CONFIG_FILE, ShardInfo, TrainConfig, config_hash
 from pretrain.data import ShardStream, validation_batches
 from pretrain.flops import device_peak_tflops, training_flops_per_example
 from pretrain.metrics import LOSS_CURVE_FILE, MetricsLogger, plot_loss_curve
-from pretrain.model_setup import build_model
+from pretrain.model_setup import MODEL_CONFIG_FILE, build_model, save_model_config
 from pretrain.modeling import GBSWT5ForConditionalGeneration
 from pretrain.optim import build_optimizer, build_scheduler
 
 LOG = logging.getLogger(__name__)
 EXIT_NONFINITE = 3
+
+
+class ResumeError(RuntimeError):
+    """The output directory's checkpoints cannot continue with this configuration."""
 
 
 class NonFiniteLossError(RuntimeError):
@@ -77,14 +81,12 @@ class Trainer:
         self.hash = config_hash(config)
         self.stop_requested = False
         self._signals_seen = 0
-        if self.rank == 0:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            write_json_atomic(self.run_dir / RUN_CONFIG_FILE, config.to_json_dict())
-        dist.barrier()
-
         resuming = bool(checkpoint.list_tags(self.ckpt_dir))
         seed_everything(run.seed)
         model = build_model(run.model, self.run_dir, resuming=resuming)
+        if self.rank == 0 and not resuming:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            save_model_config(model, self.run_dir / MODEL_CONFIG_FILE)
         self.is_gbswt5 = isinstance(model, GBSWT5ForConditionalGeneration)
         ds_config = self._deepspeed_config()
         partitioned = ds_config.get("bf16", {}).get("enabled", False) or ds_config["zero_optimization"]["stage"] > 0
@@ -112,6 +114,8 @@ class Trainer:
         ) if run.eval.batches else []
         if resuming:
             self._resume()
+        if self.rank == 0:  # after the resume checks, so a refused resume keeps the original
+            write_json_atomic(self.run_dir / RUN_CONFIG_FILE, config.to_json_dict())
         self.flops_per_example = training_flops_per_example(
             self.model_config, shards.inputs_length, shards.targets_length)
         self.peak_flops = self._peak_flops()
@@ -149,18 +153,18 @@ class Trainer:
     def _resume(self) -> None:
         state = checkpoint.load_latest(self.engine, self.ckpt_dir)
         if state is None:
-            raise RuntimeError(
+            raise ResumeError(
                 f"{self.ckpt_dir} holds checkpoints but none could be loaded (see the warnings above); "
                 "move the directory away to start a new run there"
             )
         if state["config_hash"] != self.hash:
-            raise RuntimeError(
+            raise ResumeError(
                 f"{self.ckpt_dir}: the checkpoint was written with config hash {state['config_hash']}, this run's is "
                 f"{self.hash}; only output_dir, max_steps, eval, checkpoint, logging and max_nonfinite_in_row may "
                 "change when resuming (compare with the run_config.json of the original run)"
             )
         if state["world_size"] != self.world:
-            raise RuntimeError(
+            raise ResumeError(
                 f"{self.ckpt_dir}: the checkpoint was written by {state['world_size']} ranks, this run has {self.world}; "
                 "resume with the same number of ranks"
             )

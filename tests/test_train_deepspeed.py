@@ -160,6 +160,13 @@ def test_one_rank_resume_is_exact(one_rank_run, kolaw_shards, tmp_path):
     reference = train_losses(one_rank_run)
     assert train_losses(out) == {s: reference[s] for s in range(1, 11)}
 
+    # a changed trajectory setting is refused, and the original run config is kept
+    args = run_args(kolaw_shards, out, "optimizer.lr=0.1", steps=12)
+    assert launch(args, tmp_path / "changed.txt") == 2
+    assert "cannot resume: " in (tmp_path / "changed.txt").read_text()
+    assert "the checkpoint was written with config hash" in (tmp_path / "changed.txt").read_text()
+    assert json.loads((out / "run_config.json").read_text())["run"]["optimizer"]["lr"] == 3e-3
+
 
 def test_config_errors_stop_the_launch_before_any_work(kolaw_shards, tmp_path):
     args = run_args(kolaw_shards, tmp_path / "run", "data.input_length=64", steps=3)
@@ -257,7 +264,7 @@ LOAD_AND_RUN = HIDE_PROJECT + """
 import torch
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 out, inputs_path, result_path = sys.argv[1:]
-model = AutoModelForSeq2SeqLM.from_pretrained(out, trust_remote_code=True).eval()
+model = AutoModelForSeq2SeqLM.from_pretrained(out, trust_remote_code=True, attn_implementation="eager").eval()
 assert type(model).__module__.startswith("transformers_modules"), type(model).__module__
 tokenizer = AutoTokenizer.from_pretrained(out, trust_remote_code=True)
 batch = torch.load(inputs_path, weights_only=True)
@@ -281,6 +288,7 @@ def test_export_round_trip_in_a_process_without_the_project(one_rank_run, kolaw_
     assert "checkpoint global_step30" in card and f"{final_eval['loss']:.4f}" in card
 
     model = consolidated_model(*locate(one_rank_run, None))
+    model.set_attn_implementation("eager")  # the same attention kernel on both sides
     config = parse_document(json.loads((one_rank_run / "run_config.json").read_text()))
     shards = validate(config, world_size=1)
     collator = SpanCorruptionCollator(seed=config.run.seed, pad_inputs_to=shards.inputs_length,
@@ -294,8 +302,9 @@ def test_export_round_trip_in_a_process_without_the_project(one_rank_run, kolaw_
     result = torch.load(tmp_path / "result.pt", weights_only=True)
     with torch.no_grad():
         expected = model(**inputs).logits
-    # same weights and code; only the summation order of a different process's kernels may differ
-    torch.testing.assert_close(result["logits"], expected, rtol=1e-5, atol=1e-5)
+    # Identical weights and code; float32 matmuls over differently laid out (mmap-loaded vs copied)
+    # tensors round differently in the last bits, so logits of magnitude ~10 agree to ~1e-4.
+    torch.testing.assert_close(result["logits"], expected, rtol=1e-4, atol=3e-4)
     assert result["ids"] == [b + 3 for b in "헌법".encode()] + [1]  # ByT5 byte tokenizer with EOS
 
     # the exported weights are the trained ones: the final eval loss of the (bf16) run is reproduced
