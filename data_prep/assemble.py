@@ -53,7 +53,8 @@ def kept_hashes(units: list[Unit], workdir: Path) -> np.ndarray:
     return seen.values()
 
 
-def assemble(ready: Iterable[Unit], workdir: Path, stage: Path, options: PackOptions, threshold: int) -> tuple[dict, dict]:
+def assemble(ready: Iterable[Unit], workdir: Path, stage: Path, options: PackOptions,
+             threshold: int) -> tuple[dict, dict]:
     """Write both splits under `stage` from the units in `ready` (in unit order; each is yielded
     once its spill exists, so packing overlaps extraction); return (shard lists, per-source counts)."""
     seen = HashSet()
@@ -64,10 +65,8 @@ def assemble(ready: Iterable[Unit], workdir: Path, stage: Path, options: PackOpt
     for unit in ready:
         lengths, hashes = load_index(workdir, unit.index)
         keep = first_occurrences(hashes, seen)
-        to_validation = (hashes < np.uint64(threshold)) if threshold < 2**64 else np.ones(len(hashes), bool)
-        if need_validation_doc and keep.any():
-            to_validation[np.flatnonzero(keep)[np.argmin(hashes[keep])]] = True
-            need_validation_doc = False
+        to_validation = _validation_mask(hashes, keep, threshold, need_validation_doc)
+        need_validation_doc &= not keep.any()
         source = stats[unit.source]
         source["duplicate"] += int((~keep).sum())
         for first, docs in iter_doc_batches(workdir, unit.index, lengths):
@@ -78,12 +77,22 @@ def assemble(ready: Iterable[Unit], workdir: Path, stage: Path, options: PackOpt
                 if not chosen:
                     continue
                 source[f"docs_{split}"] += len(chosen)
-                packer = packers.setdefault((split, unit.source), Packer(options.chunk_bytes, options.cut_window, options.separator))
+                packer = packers.get((split, unit.source))
+                if packer is None:
+                    packer = packers[split, unit.source] = Packer(options.chunk_bytes, options.cut_window, options.separator)
                 _emit(writers[split], packer.feed(chosen), unit.source, source, split)
     for (split, name), packer in sorted(packers.items()):
         _emit(writers[split], packer.finish(), name, stats[name], split)
         writers[split].end_shard()  # the short last chunk of a source ends its shard
     return {split: writers[split].finish() for split in SPLITS}, stats
+
+
+def _validation_mask(hashes: np.ndarray, keep: np.ndarray, threshold: int, force_one: bool) -> np.ndarray:
+    """Which documents of a unit go to validation; `force_one` adds the kept one with the smallest hash."""
+    mask = (hashes < np.uint64(threshold)) if threshold < 2**64 else np.ones(len(hashes), bool)
+    if force_one and keep.any():
+        mask[np.flatnonzero(keep)[np.argmin(hashes[keep])]] = True
+    return mask
 
 
 def _emit(writer: ShardWriter, chunks: list[bytes], source: str, stats: Counter, split: str) -> None:
