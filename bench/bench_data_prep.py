@@ -101,7 +101,8 @@ def main() -> None:
     out, cache = work / "hf", work / "hf_cache"
     shutil.rmtree(out, ignore_errors=True)
     shutil.rmtree(cache, ignore_errors=True)
-    results["datasets pipeline"] = timed([sys.executable, "-c", DATASETS_PIPELINE, str(corpus), str(out), str(cache), "1024"])
+    results["datasets pipeline"] = timed(
+        [sys.executable, "-c", DATASETS_PIPELINE, str(corpus), str(out), str(cache), "1024"])
     print(f"{'pipeline':<24} {'wall s':>8} {'MB/s':>8} {'CPU s':>8} {'MB/CPU-s':>9}")
     for name, (wall, cpu) in results.items():
         print(f"{name:<24} {wall:>8.2f} {mb / wall:>8.1f} {cpu:>8.2f} {mb / cpu:>9.1f}")

@@ -79,7 +79,8 @@ def assemble(ready: Iterable[Unit], workdir: Path, stage: Path, options: PackOpt
                 source[f"docs_{split}"] += len(chosen)
                 packer = packers.get((split, unit.source))
                 if packer is None:
-                    packer = packers[split, unit.source] = Packer(options.chunk_bytes, options.cut_window, options.separator)
+                    packer = Packer(options.chunk_bytes, options.cut_window, options.separator)
+                    packers[split, unit.source] = packer
                 _emit(writers[split], packer.feed(chosen), unit.source, source, split)
     for (split, name), packer in sorted(packers.items()):
         _emit(writers[split], packer.finish(), name, stats[name], split)

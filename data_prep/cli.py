@@ -39,14 +39,17 @@ def _prepare_parser(sub) -> None:
                    help="records with invalid UTF-8: replace bad bytes with U+FFFD, or drop the record")
     g = p.add_argument_group("cleaning")
     g.add_argument("--min-chars", type=int, default=1, help="drop documents shorter than this (characters)")
-    g.add_argument("--min-hangul-ratio", type=float, default=0.0, help="drop documents whose Hangul share is lower (0 = off)")
-    g.add_argument("--deid-tags", choices=("keep", "remove"), default="keep", help="Modu de-identification tags (&name&)")
+    g.add_argument("--min-hangul-ratio", type=float, default=0.0,
+                   help="drop documents whose Hangul share is lower (0 = off)")
+    g.add_argument("--deid-tags", choices=("keep", "remove"), default="keep",
+                   help="Modu de-identification tags (&name&)")
     g = p.add_argument_group("packing and output")
     size = g.add_mutually_exclusive_group()
     size.add_argument("--chunk-bytes", type=int, default=1024, help="raw bytes per chunk")
-    size.add_argument("--input-length", type=int, help="chunk size whose span-corrupted inputs are exactly N (1024 -> 1193)")
-    g.add_argument("--cut-window", type=int, help="bytes before a chunk's end searched for a newline/sentence end/space "
-                                                  "(default: 1%% of the chunk, which keeps chunks >= 99%% full)")
+    size.add_argument("--input-length", type=int,
+                      help="chunk size whose span-corrupted inputs are exactly N (1024 -> 1193)")
+    g.add_argument("--cut-window", type=int, help="bytes before a chunk's end searched for a newline, sentence end or "
+                   "space (default: 1%% of the chunk, which keeps chunks >= 99%% full)")
     g.add_argument("--separator", default="\\n", help="joins documents (escapes such as \\n are decoded)")
     val = g.add_mutually_exclusive_group()
     val.add_argument("--val-fraction", type=float, default=0.001, help="share of documents held out for validation")

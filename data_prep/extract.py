@@ -45,10 +45,9 @@ def extract_unit(job: ExtractJob) -> dict:
             docs_clean += 1
             text_bytes += len(data)
             spill.add(data)
-    except _TRUNCATION_ERRORS as err:
-        ctx.problems.report("truncated_archive", f"{unit.name} after {location}", f"{type(err).__name__}: {err}; rest of unit skipped")
     except Exception as err:  # noqa: BLE001 - any reader failure on bad bytes must not lose the rest of the run
-        ctx.problems.report("read_error", f"{unit.name} after {location}", f"{type(err).__name__}: {err}; rest of unit skipped")
+        kind = "truncated_archive" if isinstance(err, _TRUNCATION_ERRORS) else "read_error"
+        ctx.problems.report(kind, f"{unit.name} after {location}", f"{type(err).__name__}: {err}; rest of unit skipped")
     # Every document the input holds is either spilled or dropped (by the reader or the cleaner).
     meta = {"unit": unit.index, "source": unit.source, "bytes_in": unit.size,
             "docs_read": docs_clean + sum(ctx.dropped.values()), "docs_clean": docs_clean,

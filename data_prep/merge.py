@@ -17,6 +17,10 @@ from data_prep.prepare import publish
 from data_prep.shards import sha256_file, shard_name, write_split_metadata
 
 
+# Identify where a part came from (a part may itself be a merge, which has none of these).
+_PART_KEYS = ("fingerprint", "num_splits", "split_index")
+
+
 class MergeError(ValueError):
     pass
 
@@ -35,8 +39,8 @@ def merge(out: Path, parts: list[Path], command: list[str]) -> dict:
         "separator": manifests[0]["separator"],
         "command": command,
         "versions": versions(),
-        "merged_from": [{"path": str(p), "fingerprint": m["fingerprint"], "command": m["command"],
-                         "num_splits": m["num_splits"], "split_index": m["split_index"]} for p, m in zip(parts, manifests)],
+        "merged_from": [{"path": str(p), "command": m["command"], **{k: m.get(k) for k in _PART_KEYS}}
+                        for p, m in zip(parts, manifests)],
         "sources": _sum_sources([m["sources"] for m in manifests]),
         "dropped": _sum_flat([m["dropped"] for m in manifests]),
         "problems": _sum_flat([m["problems"] for m in manifests]),

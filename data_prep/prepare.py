@@ -162,7 +162,8 @@ def _manifest(config: PrepareConfig, units: list[Unit], key: str, metas: list[di
     return {
         "format_version": FORMAT_VERSION,
         "chunk_bytes": config.pack.chunk_bytes,
-        "cut_window": default_window(config.pack.chunk_bytes) if config.pack.cut_window is None else config.pack.cut_window,
+        "cut_window": default_window(config.pack.chunk_bytes) if config.pack.cut_window is None
+        else config.pack.cut_window,
         "separator": config.pack.separator.decode("utf-8"),
         "command": config.command,
         "versions": versions(),

@@ -16,7 +16,8 @@ class Progress:
         self.description = description
         self.interval_s = interval_s
         self._tty = sys.stderr.isatty() if tty is None else tty
-        self._bar = tqdm(total=total_bytes, unit="B", unit_scale=True, desc=description, file=sys.stderr) if self._tty else None
+        self._bar = tqdm(total=total_bytes, unit="B", unit_scale=True, desc=description,
+                         file=sys.stderr) if self._tty else None
         self._done = 0
         self._docs = 0
         self._start = time.monotonic()

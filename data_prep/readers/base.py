@@ -53,7 +53,8 @@ class ReadContext:
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError as err:
-            self.problems.report("invalid_utf8", location, f"invalid UTF-8 at byte {err.start} ({self.options.invalid_utf8}d)")
+            action = "dropped" if self.options.invalid_utf8 == "drop" else "replaced"
+            self.problems.report("invalid_utf8", location, f"invalid UTF-8 at byte {err.start} ({action})")
             if self.options.invalid_utf8 == "drop":
                 self.dropped["invalid_utf8"] += 1
                 return None
