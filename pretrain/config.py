@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import difflib
 import hashlib
+import importlib.util
 import json
 import re
 import types
@@ -411,6 +412,8 @@ def _validate_schedule(run: RunSettings) -> None:
     _check_positive(run.max_nonfinite_in_row, "run.max_nonfinite_in_row")
     if run.logging.peak_tflops is not None:
         _check_positive(run.logging.peak_tflops, "run.logging.peak_tflops")
+    if run.logging.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise ConfigError("run.logging.tensorboard: tensorboard is not installed (pip install 'gbst-kebyt5[tensorboard]')")
 
 
 def _ds_int(ds: dict, key: str, default: int | None) -> int | None:

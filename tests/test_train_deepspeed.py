@@ -186,19 +186,37 @@ ZERO3 = ("zero_optimization.stage=3", "gradient_accumulation_steps=2", "optimize
 
 
 @pytest.fixture(scope="module")
-def zero3_reference(kolaw_shards, tmp_path_factory) -> Path:
+def byt5_checkpoint(tmp_path_factory) -> Path:
+    """A local ByT5-shaped checkpoint (narrower than the tiny preset) to warm start from."""
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    torch.manual_seed(0)
+    config = T5Config(vocab_size=384, d_model=48, d_ff=96, num_layers=2, num_decoder_layers=1, num_heads=2,
+                      d_kv=24, feed_forward_proj="gated-gelu", tie_word_embeddings=False)
+    path = tmp_path_factory.mktemp("byt5") / "byt5-mini"
+    T5ForConditionalGeneration(config).save_pretrained(path)
+    return path
+
+
+def zero3_args(shards: Path, out: Path, byt5: Path, steps: int) -> list[str]:
+    return [*run_args(shards, out, *ZERO3, steps=steps), "--init_from", str(byt5)]
+
+
+@pytest.fixture(scope="module")
+def zero3_reference(kolaw_shards, byt5_checkpoint, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("zero3_ref") / "run"
-    code = launch(run_args(kolaw_shards, out, *ZERO3, steps=8), out.parent / "log.txt", ranks=2)
+    code = launch(zero3_args(kolaw_shards, out, byt5_checkpoint, 8), out.parent / "log.txt", ranks=2)
     assert code == 0, (out.parent / "log.txt").read_text()[-4000:]
     return out
 
 
-def test_two_rank_zero3_stop_preempt_damage_resume_is_exact(zero3_reference, kolaw_shards, tmp_path):
+def test_two_rank_zero3_stop_preempt_damage_resume_is_exact(zero3_reference, kolaw_shards, byt5_checkpoint,
+                                                           tmp_path):
     out = tmp_path / "run"
-    assert launch(run_args(kolaw_shards, out, *ZERO3, steps=4), tmp_path / "a.txt", ranks=2) == 0
+    assert launch(zero3_args(kolaw_shards, out, byt5_checkpoint, 4), tmp_path / "a.txt", ranks=2) == 0
     assert tags(out)[-1] == "global_step4"
 
-    launch(run_args(kolaw_shards, out, *ZERO3, steps=8), tmp_path / "b.txt", ranks=2,
+    launch(zero3_args(kolaw_shards, out, byt5_checkpoint, 8), tmp_path / "b.txt", ranks=2,
            faults={"FAULT_SIGTERM_AT": "6"})
     log_b = (tmp_path / "b.txt").read_text()
     assert "received SIGTERM" in log_b and "stopped at step 6 on request" in log_b
@@ -208,7 +226,7 @@ def test_two_rank_zero3_stop_preempt_damage_resume_is_exact(zero3_reference, kol
     # damage the newest checkpoint: the next run warns and falls back to step 4
     victim = max((out / "checkpoints" / "global_step6").glob("*optim_states.pt"))
     victim.write_bytes(victim.read_bytes()[:100])
-    assert launch(run_args(kolaw_shards, out, *ZERO3, steps=8), tmp_path / "c.txt", ranks=2) == 0
+    assert launch(zero3_args(kolaw_shards, out, byt5_checkpoint, 8), tmp_path / "c.txt", ranks=2) == 0
     log_c = (tmp_path / "c.txt").read_text()
     assert "checkpoint global_step6 is damaged" in log_c and "resumed from step 4" in log_c
 
@@ -216,7 +234,9 @@ def test_two_rank_zero3_stop_preempt_damage_resume_is_exact(zero3_reference, kol
     assert sorted(train_losses(out)) == list(range(1, 9))
 
 
-def test_zero3_export_and_gbst_freezing(zero3_reference, tmp_path):
+def test_zero3_warm_start_export_and_gbst_freezing(zero3_reference, byt5_checkpoint, tmp_path):
+    # warm started: the architecture is the ByT5 checkpoint's, not the tiny preset's
+    assert json.loads((zero3_reference / "model_config.json").read_text())["d_model"] == 48
     from pretrain.export import export
     from pretrain.modeling import GBSWT5ForConditionalGeneration
 
