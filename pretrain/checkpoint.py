@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
+from deepspeed.accelerator import get_accelerator
 
 LOG = logging.getLogger(__name__)
 CHECKPOINT_DIR = "checkpoints"  # under the run directory
@@ -124,7 +125,8 @@ def save(engine: Any, ckpt_dir: Path, step: int, client_state: dict, keep_last: 
 
 def _agreed(flag: bool) -> bool:
     """True only when `flag` holds on every rank."""
-    value = torch.tensor([1 if flag else 0], dtype=torch.int64)
+    # on the accelerator: NCCL reduces device tensors only
+    value = torch.tensor([1 if flag else 0], dtype=torch.int64, device=get_accelerator().current_device_name())
     dist.all_reduce(value, op=dist.ReduceOp.MIN)
     return bool(value.item())
 

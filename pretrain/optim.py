@@ -47,7 +47,8 @@ class AdamWScale(torch.optim.Optimizer):
         ])
         if self.partitioned and dist.is_available() and dist.is_initialized():
             dist.all_reduce(sums)
-        numel = torch.tensor([float(g["rms_numel"]) for g in self.param_groups], dtype=torch.float64)
+        numel = torch.tensor([float(g["rms_numel"]) for g in self.param_groups], dtype=torch.float64,
+                             device=sums.device)
         return list((sums / numel).sqrt())
 
     @torch.no_grad()

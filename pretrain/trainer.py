@@ -192,7 +192,7 @@ class Trainer:
         finite = bool(torch.isfinite(loss).item())
         flags = torch.tensor(
             [loss.item() if finite else 0.0, 0.0 if finite else 1.0, 1.0 if self.stop_requested else 0.0],
-            dtype=torch.float64,
+            dtype=torch.float64, device=self.engine.device,  # NCCL reduces device tensors only
         )
         dist.all_reduce(flags)
         return flags[0].item() / self.world, flags[1].item() > 0, flags[2].item() > 0
@@ -203,15 +203,15 @@ class Trainer:
     def evaluate(self) -> dict[str, float]:
         """Cross entropy per target byte and byte accuracy over the fixed validation batches."""
         self.engine.eval()
-        sums = torch.zeros(3, dtype=torch.float64)  # loss sum, correct, target ids
+        sums = torch.zeros(3, dtype=torch.float64, device=self.engine.device)  # loss sum, correct, target ids
         for batch in self.val_batches:
             logits = self.engine(**_model_inputs(batch, self.engine.device)).logits.float()
             labels = batch["labels"].to(logits.device)
             kept = labels != -100
             sums[0] += F.cross_entropy(logits.view(-1, logits.shape[-1]), labels.view(-1), ignore_index=-100,
-                                       reduction="sum").item()
-            sums[1] += (logits.argmax(-1)[kept] == labels[kept]).sum().item()
-            sums[2] += kept.sum().item()
+                                       reduction="sum")
+            sums[1] += (logits.argmax(-1)[kept] == labels[kept]).sum()
+            sums[2] += kept.sum()
         self.engine.train()
         dist.all_reduce(sums)
         count = max(sums[2].item(), 1.0)
