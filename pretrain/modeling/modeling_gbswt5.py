@@ -114,6 +114,35 @@ class _Scorer(nn.Linear):
 _GBST_LEAVES = (_DepthwiseConv, _PointwiseConv, _Scorer)
 
 
+class _ShiftedDepthwiseConv(torch.autograd.Function):
+    """Depthwise "valid" Conv1d in (b, s, D) layout: h[t] = bias + sum_k taps[k] * x[t + k].
+
+    K in-place multiply-adds each way, no layout transposes and no full-size temporaries; torch's
+    grouped Conv1d backward on CPU took ~70% of GBST's time (bench/bench_model.py part a).
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, taps: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        kernel = taps.shape[0]
+        n = x.shape[1] - kernel + 1
+        h = torch.addcmul(bias, x[:, :n], taps[0])
+        for k in range(1, kernel):
+            h.addcmul_(x[:, k : k + n], taps[k])
+        ctx.save_for_backward(x, taps)
+        return h
+
+    @staticmethod
+    def backward(ctx, grad_h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x, taps = ctx.saved_tensors
+        kernel, n = taps.shape[0], grad_h.shape[1]
+        grad_x = torch.zeros_like(x)
+        grad_taps = torch.empty_like(taps)
+        for k in range(kernel):
+            grad_x[:, k : k + n].addcmul_(grad_h, taps[k])
+            grad_taps[k] = (grad_h * x[:, k : k + n]).sum((0, 1))
+        return grad_x, grad_taps, grad_h.sum((0, 1))
+
+
 class _PositionalConv(nn.Module):
     """Depthwise Conv1d(D, D, K) then pointwise Conv1d(D, D, 1): ETRI's `Depthwise1dConv` parameters."""
 
@@ -186,15 +215,11 @@ class GBST(nn.Module):
         valid = torch.ones_like(input_ids, dtype=torch.bool) if attention_mask is None else attention_mask.bool()
 
         # 1-2. Embed, zero the pads (quirk fix: padding invariance), depthwise conv over bytes
-        # t..t+K-1, already right-padded to the block multiple n (step 3). The conv is K shifted
-        # multiply-adds in (b, s, D) layout: torch's grouped Conv1d backward on CPU was ~2.5x slower.
+        # t..t+K-1, already right-padded to the block multiple n (step 3).
         x = self.embeds(input_ids) * valid.unsqueeze(-1).to(self.embeds.weight.dtype)
         x = F.pad(x, (0, 0, 0, n - s + self.max_block_size - 1))
         conv = self.conv
-        taps = conv.convol.weight[:, 0, :].t()
-        h = x[:, :n] * taps[0] + conv.convol.bias
-        for k in range(1, self.max_block_size):
-            h = h + x[:, k : k + n] * taps[k]
+        h = _ShiftedDepthwiseConv.apply(x, conv.convol.weight[:, 0, :].t(), conv.convol.bias)
 
         maskf = F.pad(valid, (0, n - s)).to(torch.promote_types(h.dtype, torch.float32))
         probs = self._block_probabilities(h, maskf)
