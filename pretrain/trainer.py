@@ -112,6 +112,8 @@ class Trainer:
             run.data.train, batch_size=self.micro_batch, collator=collator, rank=self.rank, world_size=self.world,
             max_batches=run.eval.batches,
         ) if run.eval.batches else []
+        if run.eval.batches and not self.val_batches:
+            LOG.warning("the validation splits of run.data.train hold fewer rows than ranks; evaluation is off")
         if resuming:
             self._resume()
         if self.rank == 0:  # after the resume checks, so a refused resume keeps the original
