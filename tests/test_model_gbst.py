@@ -156,3 +156,22 @@ def test_bf16_runs_with_float32_scoring() -> None:
     out16, _ = gbst16(ids, None)
     assert out16.dtype == torch.bfloat16 and torch.isfinite(out16).all()
     assert (out16.float() - out32).abs().max() <= 0.05 * out32.abs().max()
+
+
+def test_scoring_stays_float32_under_autocast(monkeypatch) -> None:
+    gbst = random_gbst(dtype=torch.float32)
+    seen = []
+    consensus = GBST._consensus
+
+    def spy(probs: torch.Tensor, maskf: torch.Tensor) -> torch.Tensor:
+        out = consensus(probs, maskf)
+        seen.append((probs.dtype, out.dtype))
+        return out
+
+    monkeypatch.setattr(GBST, "_consensus", staticmethod(spy))
+    ids = torch.randint(3, 259, (2, 60))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, _ = gbst(ids, None)
+    assert seen == [(torch.float32, torch.float32)]
+    reference, _ = gbst(ids, None)
+    assert (out.float() - reference).abs().max() <= 0.05 * reference.abs().max()

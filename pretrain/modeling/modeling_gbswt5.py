@@ -222,9 +222,11 @@ class GBST(nn.Module):
         h = _ShiftedDepthwiseConv.apply(x, conv.convol.weight[:, 0, :].t(), conv.convol.bias)
 
         maskf = F.pad(valid, (0, n - s)).to(torch.promote_types(h.dtype, torch.float32))
-        probs = self._block_probabilities(h, maskf)
-        if self.score_consensus_attn:
-            probs = self._consensus(probs, maskf)
+        # Scoring stays in float32 (or wider) also under autocast, which would run SDPA in bf16.
+        with torch.autocast(device_type=h.device.type, enabled=False):
+            probs = self._block_probabilities(h, maskf)
+            if self.score_consensus_attn:
+                probs = self._consensus(probs, maskf)
         mixed, group_valid = self._mix_and_downsample(h, probs, maskf)
 
         # The 1x1 projection, moved after downsampling: it commutes with the convex mixture, and
