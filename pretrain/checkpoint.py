@@ -109,6 +109,10 @@ def _is_local_leader() -> bool:
 def save(engine: Any, ckpt_dir: Path, step: int, client_state: dict, keep_last: int) -> str:
     """Save on every rank (DeepSpeed needs all of them), then mark complete and prune old ones."""
     tag = tag_for(step)
+    if _is_local_leader():
+        # A step saved again (after a fallback) must not look complete while it is being rewritten.
+        (ckpt_dir / tag / MARKER).unlink(missing_ok=True)
+    dist.barrier()
     engine.save_checkpoint(str(ckpt_dir), tag=tag, client_state=client_state)
     dist.barrier()
     # Each node's first rank marks and prunes: node-local disks then work as well as shared ones.
