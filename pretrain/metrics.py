@@ -41,10 +41,13 @@ class MetricsLogger:
             import wandb
 
             os.environ.setdefault("WANDB_MODE", "online" if _wandb_has_credentials() else "offline")
-            self._wandb = wandb.init(
-                project=settings.wandb_project, name=run_name, dir=str(run_dir), config=config,
-                id=run_name, resume="allow",
-            )
+            try:
+                self._wandb = wandb.init(
+                    project=settings.wandb_project, name=run_name, dir=str(run_dir), config=config,
+                    id=run_name, resume="allow",
+                )
+            except Exception as exc:  # an unreachable server must not cost the training run
+                LOG.warning("wandb is off for this run: %s (metrics.jsonl still records everything)", exc)
         if settings.tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 

@@ -59,3 +59,15 @@ def test_metrics_keep_the_last_record_of_a_repeated_step_and_plot(tmp_path):
     assert [(r["step"], r["kind"], r["loss"]) for r in records] == [(1, "train", 5.0), (2, "eval", 4.5), (2, "train", 3.9)]
     plot_loss_curve(path, tmp_path / "curve.png")
     assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_failing_wandb_leaves_the_jsonl_metrics(tmp_path, monkeypatch, caplog):
+    from pretrain.config import LoggingSettings
+    from pretrain.metrics import MetricsLogger
+
+    monkeypatch.setenv("WANDB_MODE", "no-such-mode")  # wandb.init raises, as without a reachable server
+    logger = MetricsLogger(tmp_path, LoggingSettings(wandb=True), {}, enabled=True, run_name="r")
+    logger.log({"step": 3, "kind": "train", "loss": 2.5})
+    logger.close()
+    assert "wandb is off for this run" in caplog.text
+    assert read_metrics(tmp_path / "metrics.jsonl") == [{"step": 3, "kind": "train", "loss": 2.5}]
