@@ -5,7 +5,6 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 import pyarrow.ipc as ipc
-import pyarrow.parquet as pq
 
 from data_prep.readers.base import Doc, ReadContext, Unit, open_unit
 
@@ -13,6 +12,8 @@ _BATCH_ROWS = 4096
 
 
 def read_parquet(unit: Unit, ctx: ReadContext) -> Iterator[Doc]:
+    import pyarrow.parquet as pq  # here, not at the top: its import costs every run ~30 ms of serial start-up
+
     with open_unit(unit) as stream:
         table = pq.ParquetFile(stream)
         if not _has_column(table.schema_arrow, unit, ctx):
