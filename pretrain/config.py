@@ -115,6 +115,9 @@ class RunSettings:
     checkpoint: CheckpointSettings = field(default_factory=CheckpointSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     max_steps: int = 1000
+    # Stop this invocation at this step (checkpoint, exit 0) without touching the schedule, which
+    # still spans max_steps: for time-limited jobs. Rerun without it to continue.
+    stop_at_step: int | None = None
     seed: int = 0
     output_dir: str = "runs/default"
     # Consecutive non-finite losses tolerated before the run checkpoints and stops.
@@ -216,6 +219,8 @@ def build_arg_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output_dir", help="run directory (sets run.output_dir)")
     parser.add_argument("--init_from", help="ByT5/GBSWT5 checkpoint to start from; 'none' for random init")
     parser.add_argument("--max_steps", type=int, help="sets run.max_steps")
+    parser.add_argument("--stop_at", type=int, metavar="STEP",
+                        help="sets run.stop_at_step: checkpoint and exit at STEP; the LR schedule still spans max_steps")
     parser.add_argument("--seed", type=int, help="sets run.seed")
     parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE",
@@ -259,6 +264,7 @@ def apply_overrides(doc: dict, args: argparse.Namespace) -> dict:
         "data.train": args.data,
         "output_dir": args.output_dir,
         "max_steps": args.max_steps,
+        "stop_at_step": args.stop_at,
         "seed": args.seed,
     }
     for key, value in flags.items():
@@ -398,6 +404,8 @@ def _validate_schedule(run: RunSettings) -> None:
     if len(opt.betas) != 2 or not all(0 <= b < 1 for b in opt.betas):
         raise ConfigError(f"run.optimizer.betas: expected two numbers in [0, 1), got {opt.betas}")
     _check_positive(run.max_steps, "run.max_steps")
+    if run.stop_at_step is not None:
+        _check_positive(run.stop_at_step, "run.stop_at_step")
     _check_positive(sched.warmup_steps, "run.schedule.warmup_steps", allow_zero=True)
     if sched.warmup_steps > run.max_steps and sched.type == "cosine":
         raise ConfigError(
@@ -517,7 +525,9 @@ def validate(config: TrainConfig, world_size: int) -> ShardInfo:
 
 
 # Fields that may change between a run and its resumption without breaking exactness.
-_RESUMABLE_FIELDS = {"output_dir", "max_steps", "eval", "checkpoint", "logging", "max_nonfinite_in_row"}
+# max_steps is among them, but a cosine schedule spans max_steps: to stop early and resume
+# exactly, use stop_at_step instead.
+_RESUMABLE_FIELDS = {"output_dir", "max_steps", "stop_at_step", "eval", "checkpoint", "logging", "max_nonfinite_in_row"}
 
 
 def config_hash(config: TrainConfig) -> str:

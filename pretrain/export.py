@@ -9,6 +9,8 @@ generation config). A model card (README.md) records the training settings and f
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import logging
 import os
@@ -18,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 import torch
+import transformers
 
 from pretrain import checkpoint
 from pretrain.checkpoint import CHECKPOINT_DIR
@@ -64,7 +67,9 @@ def consolidated_model(run_dir: Path, ckpt_dir: Path, tag: str) -> torch.nn.Modu
     """The run's model with the fp32 weights of checkpoint `tag`."""
     from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
 
-    state = get_fp32_state_dict_from_zero_checkpoint(str(ckpt_dir), tag=tag)
+    # zero_to_fp32 narrates every step with print(); errors still arrive as exceptions.
+    with contextlib.redirect_stdout(io.StringIO()):
+        state = get_fp32_state_dict_from_zero_checkpoint(str(ckpt_dir), tag=tag)
     model = model_from_config_file(run_dir / MODEL_CONFIG_FILE)
     missing, unexpected = model.load_state_dict(state, strict=False)
     # zero_to_fp32 writes a tied parameter under one name; the others are the same tensor.
@@ -186,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty output directory")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    transformers.utils.logging.disable_progress_bar()  # a bar per weight file is noise here
     try:
         export(args.source, args.out, tag=args.tag, write_bin=args.bin, overwrite=args.overwrite)
     except ExportError as exc:

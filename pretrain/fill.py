@@ -11,6 +11,7 @@ import sys
 from dataclasses import dataclass
 
 import torch
+import transformers
 
 from pretrain.byte_vocab import BYTE_OFFSET, EOS_ID, MAX_SAFE_SENTINELS, decode, encode, sentinel_id
 
@@ -103,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-beams", type=int, default=1)
     args = parser.parse_args(argv)
 
+    transformers.utils.logging.disable_progress_bar()  # one bar per weight file is noise here
     model = load_model(args.model_dir)
     for text in args.text:
         try:

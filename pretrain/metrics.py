@@ -45,6 +45,9 @@ class MetricsLogger:
                 self._wandb = wandb.init(
                     project=settings.wandb_project, name=run_name, dir=str(run_dir), config=config,
                     id=run_name, resume="allow",
+                    # The console already gets every record; wandb's own banner and end-of-run
+                    # history table would repeat them.
+                    settings=wandb.Settings(silent=True),
                 )
             except Exception as exc:  # an unreachable server must not cost the training run
                 LOG.warning("wandb is off for this run: %s (metrics.jsonl still records everything)", exc)

@@ -268,7 +268,7 @@ class Trainer:
     # -- the loop --------------------------------------------------------------------------------
 
     def train(self) -> int:
-        """Run to max_steps (or a stop signal); return the process exit code."""
+        """Run to max_steps (or stop_at_step, or a stop signal); return the process exit code."""
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
             return self._train()
@@ -286,7 +286,8 @@ class Trainer:
         window = _Window()
         in_row = 0
         self.engine.train()
-        while self.engine.global_steps < run.max_steps:
+        end = min(run.max_steps, run.stop_at_step or run.max_steps)
+        while self.engine.global_steps < end:
             batch = next(batches)
             loss = self.forward_loss(batch)
             mean_loss, nonfinite, stop = self._agree(loss)
@@ -318,10 +319,10 @@ class Trainer:
             if step % run.logging.interval == 0:
                 self._log_train(window)
                 window = _Window()
-            if step % run.eval.interval == 0 or step == run.max_steps:
+            if step % run.eval.interval == 0 or step == end:
                 if self.val_batches:
                     self.metrics.log({"step": step, "kind": "eval", **self.evaluate()})
-            final = step == run.max_steps and run.checkpoint.save_final
+            final = step == end and run.checkpoint.save_final
             if stop or final or step % run.checkpoint.interval == 0:
                 self.save()
             if stop:

@@ -58,11 +58,12 @@ def test_cli_flags_and_set_override_fields(tmp_path):
     path = write(tmp_path / "c.json", tiny_doc())
     config = load_config([
         "--config", str(path), "--data", "a", "b", "--output_dir", "out", "--init_from", "google/byt5-small",
-        "--max_steps", "7", "--seed", "3", "--set", "optimizer.lr=0.02", "--set", "run.schedule.type=inverse_sqrt",
+        "--max_steps", "7", "--stop_at", "4", "--seed", "3", "--set", "optimizer.lr=0.02", "--set", "run.schedule.type=inverse_sqrt",
         "--set", "zero_optimization.stage=3", "--set", "model.overrides={\"d_model\": 48}", "--local_rank=0",
     ])
     run = config.run
     assert run.data.train == ["a", "b"] and run.output_dir == "out" and run.max_steps == 7 and run.seed == 3
+    assert run.stop_at_step == 4
     assert run.model.init_from == "google/byt5-small"
     assert run.optimizer.lr == 0.02 and run.schedule.type == "inverse_sqrt"
     assert config.deepspeed["zero_optimization"]["stage"] == 3
@@ -140,6 +141,7 @@ def test_validation_returns_padding_lengths_from_the_manifest(tmp_path):
         (lambda c: setattr(c.run.schedule, "warmup_steps", 10_000), "run.schedule.warmup_steps: 10000 warmup steps exceed"),
         (lambda c: setattr(c.run.optimizer, "betas", [0.9]), "run.optimizer.betas"),
         (lambda c: setattr(c.run.checkpoint, "keep_last", 0), "run.checkpoint.keep_last: must be > 0"),
+        (lambda c: setattr(c.run, "stop_at_step", 0), "run.stop_at_step: must be > 0"),
         (lambda c: (setattr(c.run.model, "type", "byt5"), setattr(c.run.model, "freeze_gbst", True)), "run.model.freeze_gbst"),
     ],
 )

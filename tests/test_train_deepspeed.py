@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import os
 import signal
 import socket
@@ -123,7 +124,7 @@ def tags(run_dir: Path) -> list[str]:
 def one_rank_run(kolaw_shards, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("one_rank") / "run"
     args = run_args(kolaw_shards, out, "eval.interval=15", "checkpoint.interval=10", "checkpoint.keep_last=2",
-                    "logging.wandb=true", steps=30)
+                    "logging.wandb=true", "schedule.type=cosine", steps=30)
     wandb_env = {"WANDB_MODE": "offline"}
     code = launch(args, out.parent / "log.txt", env=wandb_env)
     assert code == 0, (out.parent / "log.txt").read_text()[-4000:]
@@ -142,8 +143,10 @@ def test_one_rank_learns_korean_text_and_logs_everything(one_rank_run):
     assert [e["step"] for e in evals] == [15, 30]
     assert evals[1]["loss"] < evals[0]["loss"] and 0 < evals[1]["byte_accuracy"] <= 1
     assert evals[0]["target_ids"] == evals[1]["target_ids"] > 0  # the same validation batches
-    # inverse square root after 2 warmup steps: lr(step 30) = 3e-3 * sqrt(2 / 29)
-    assert train[-1]["lr"] == pytest.approx(3e-3 * (2 / 29) ** 0.5)
+    # cosine after 2 warmup steps down to final_lr_ratio 0.1 (tiny.json) at step 30; step s runs
+    # with the rate of scheduler index s - 1
+    cosine = 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (30 - 1 - 2) / (30 - 2)))
+    assert train[-1]["lr"] == pytest.approx(3e-3 * cosine)
     assert tags(one_rank_run) == ["global_step20", "global_step30"]  # keep_last 2
     assert (one_rank_run / "loss_curve.png").stat().st_size > 1000
     assert json.loads((one_rank_run / "run_config.json").read_text())["run"]["max_steps"] == 30
@@ -151,17 +154,20 @@ def test_one_rank_learns_korean_text_and_logs_everything(one_rank_run):
 
 
 def test_one_rank_resume_is_exact(one_rank_run, kolaw_shards, tmp_path):
+    # Stopped with stop_at_step, the cosine schedule still spans all 30 steps, so the split run
+    # follows the uninterrupted one exactly.
     out = tmp_path / "split"
     for steps in (5, 10):
         args = run_args(kolaw_shards, out, "eval.interval=15", "checkpoint.interval=10", "checkpoint.keep_last=2",
-                        steps=steps)
+                        "schedule.type=cosine", f"stop_at_step={steps}", steps=30)
         assert launch(args, tmp_path / f"log{steps}.txt") == 0, (tmp_path / f"log{steps}.txt").read_text()[-3000:]
     assert "resumed from step 5" in (tmp_path / "log10.txt").read_text()
+    assert tags(out) == ["global_step10", "global_step5"]
     reference = train_losses(one_rank_run)
     assert train_losses(out) == {s: reference[s] for s in range(1, 11)}
 
     # a changed trajectory setting is refused, and the original run config is kept
-    args = run_args(kolaw_shards, out, "optimizer.lr=0.1", steps=12)
+    args = run_args(kolaw_shards, out, "schedule.type=cosine", "optimizer.lr=0.1", steps=30)
     assert launch(args, tmp_path / "changed.txt") == 2
     assert "cannot resume: " in (tmp_path / "changed.txt").read_text()
     assert "the checkpoint was written with config hash" in (tmp_path / "changed.txt").read_text()
