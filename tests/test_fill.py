@@ -33,3 +33,24 @@ def test_generated_targets_split_per_sentinel():
 def test_missing_sentinel_gives_empty_span_and_bytes_before_first_sentinel_are_ignored():
     generated = [0] + ids_of("x") + [257] + ids_of("법") + [EOS_ID]
     assert split_spans(generated, 2) == ["", "법"]
+
+
+def test_cli_fills_spans_from_a_saved_model(tmp_path, capsys):
+    import torch
+
+    from pretrain.fill import main
+    from pretrain.modeling import GBSWT5Config, GBSWT5ForConditionalGeneration
+
+    torch.manual_seed(0)
+    model = GBSWT5ForConditionalGeneration(GBSWT5Config.from_preset("tiny")).eval()
+    model.save_pretrained(tmp_path / "model")
+    # The same greedy generation done by hand on hand-built ids: prefix, sentinel 258, suffix, EOS.
+    ids = torch.tensor([ids_of("헌법 ") + [258] + ids_of(" 조") + [EOS_ID]])
+    generated = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=12,
+                               do_sample=False)[0].tolist()
+    span = split_spans(generated, 1)[0]
+
+    assert main([str(tmp_path / "model"), "헌법 <mask> 조", "--max-new-tokens", "12"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"헌법 {span} 조"
+    assert lines[1] == f"  [0] sentinel 258: {span!r}"
