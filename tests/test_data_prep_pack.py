@@ -2,13 +2,14 @@
 implementations written here."""
 from __future__ import annotations
 
+import re
 import unicodedata
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from data_prep.clean import CleanOptions, clean, hangul_ratio, normalize
+from data_prep.clean import _CHAR_FIXES, CleanOptions, clean, hangul_ratio, normalize
 from data_prep.dedup import HashSet, first_occurrences
 from data_prep.pack import Packer, find_cut
 
@@ -38,6 +39,21 @@ def test_normalize_properties(text):
     assert "  " not in out and "\n\n\n" not in out and "\r" not in out and "\t" not in out
     assert out == out.strip()
     assert not any(unicodedata.category(ch) == "Cc" and ch != "\n" for ch in out)
+
+
+def reference_normalize(text: str) -> str:
+    """Slow restatement of the cleaning rules, character by character and line by line."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = unicodedata.normalize("NFC", "".join(_CHAR_FIXES.get(ch, ch) for ch in text))
+    lines = [" ".join(word for word in line.split(" ") if word) for line in text.split("\n")]
+    return re.sub("\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+@given(st.lists(st.sampled_from(list("가한ㅋa. \n\r\t\x00\x0b\x85\xa0\u3000\u200b\u2028\ufeff\u0301") + ["\u1100\u1161"]),
+                max_size=60).map("".join))
+@settings(max_examples=500, deadline=None)
+def test_normalize_matches_reference(text):
+    assert normalize(text) == reference_normalize(text)
 
 
 def test_filters_and_drop_reasons():
