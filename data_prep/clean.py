@@ -15,6 +15,9 @@ _CHAR_FIXES = {**{chr(c): "" for c in [*range(0x00, 0x09), *range(0x0E, 0x20), *
                **{ch: " " for ch in "\t\u00a0\u1680\u202f\u205f\u3000" + "".join(map(chr, range(0x2000, 0x200B)))},
                "\u00ad": "", "\u200b": "", "\ufeff": ""}
 _SUSPECT = re.compile("[" + "".join(re.escape(ch) for ch in _CHAR_FIXES) + "]")
+# Where a newline needs whitespace squeezing (" \n", "\n ", "\n\n\n"): one pass finds all three, and
+# a pattern that starts with a literal newline scans at memchr speed (the "\n " scan of `in` is slow).
+_NEWLINE_SQUEEZE = re.compile(r"\n(?= |\n\n)|\n(?<= \n)")
 _HANGUL = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]+")
 # Modu spoken/messenger transcription marks: {laughing}, {clearing} ..., (()) for unintelligible
 # speech, ((word)) for an uncertain transcription (the word is kept).
@@ -43,9 +46,11 @@ def normalize(text: str) -> str:
     if not unicodedata.is_normalized("NFC", text):
         text = unicodedata.normalize("NFC", text)
     text = _squeeze(text, "  ", " ")
-    text = _squeeze(text, " \n", "\n")
-    text = _squeeze(text, "\n ", "\n")
-    return _squeeze(text, "\n\n\n", "\n\n").strip()
+    if _NEWLINE_SQUEEZE.search(text):
+        text = _squeeze(text, " \n", "\n")
+        text = _squeeze(text, "\n ", "\n")
+        text = _squeeze(text, "\n\n\n", "\n\n")
+    return text.strip()
 
 
 def _fix_char(match: re.Match) -> str:
