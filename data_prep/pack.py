@@ -7,6 +7,9 @@ last at least 99% full.
 """
 from __future__ import annotations
 
+_SENTENCE_MARKS = b".?!"
+
+
 def default_window(chunk_bytes: int) -> int:
     return chunk_bytes // 100
 
@@ -18,11 +21,15 @@ def find_cut(buf: bytes | bytearray, start: int, chunk_bytes: int, window: int) 
     newline = buf.rfind(b"\n", low, end)
     if newline >= 0:
         return newline + 1
-    sentence = max(buf.rfind(b". ", low, end), buf.rfind(b"? ", low, end), buf.rfind(b"! ", low, end))
-    if sentence >= 0:
-        return sentence + 2
+    # Every sentence end holds a space: the last space settles most cuts with one more look.
     space = buf.rfind(b" ", low, end)
     if space >= 0:
+        if space > low and buf[space - 1] in _SENTENCE_MARKS:
+            return space + 1
+        if buf.rfind(b" ", low, space) >= 0:
+            sentence = max(buf.rfind(b". ", low, space), buf.rfind(b"? ", low, space), buf.rfind(b"! ", low, space))
+            if sentence >= 0:
+                return sentence + 2
         return space + 1
     cut = end
     while cut > start + 1 and buf[cut] & 0xC0 == 0x80:
