@@ -120,8 +120,14 @@ def check_fill(args: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
     import pretrain.fill
 
     texts = []
+
+    def encode_only(model, text: str, *, marker: str, **generation) -> pretrain.fill.Filled:
+        _, spans = pretrain.fill.build_input_ids(text, marker)  # raises for no marker or > 11 markers
+        texts.append(text)
+        return pretrain.fill.Filled(text, [""] * spans)
+
     monkeypatch.setattr(pretrain.fill, "load_model", lambda model_dir: None)
-    monkeypatch.setattr(pretrain.fill, "fill", lambda model, text, **kw: texts.append(text) or pretrain.fill.Filled(text, []))
+    monkeypatch.setattr(pretrain.fill, "fill", encode_only)
     assert pretrain.fill.main(args) == 0 and texts
 
 
