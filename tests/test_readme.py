@@ -14,6 +14,7 @@ import configparser
 import glob
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -173,9 +174,11 @@ def check_sbatch(env: dict[str, str], args: list[str], tmp_path: Path) -> None:
 
 def check_cli_flags(tool: str, subcommand: str, args: list[str]) -> None:
     """A third-party CLI: each long flag used must be one its --help lists."""
-    executable = Path(sys.executable).parent / tool
-    assert executable.exists(), f"{tool} is not installed in {executable.parent}"
-    shown = subprocess.run([str(executable), subcommand, "--help"], capture_output=True, text=True, timeout=120)
+    # The venv's own script first; a venv over system site-packages may have it on PATH only.
+    beside = Path(sys.executable).parent / tool
+    executable = str(beside) if beside.exists() else shutil.which(tool)
+    assert executable, f"{tool} is not installed (neither in {beside.parent} nor on PATH)"
+    shown = subprocess.run([executable, subcommand, "--help"], capture_output=True, text=True, timeout=120)
     assert shown.returncode == 0, f"`{tool} {subcommand}` is not a command: {shown.stderr[-500:]}"
     for flag in (a.split("=")[0] for a in args if a.startswith("--")):
         assert re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", shown.stdout), f"`{tool} {subcommand}` has no option {flag}"
