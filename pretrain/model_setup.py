@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import torch
-from transformers import T5Config, T5ForConditionalGeneration
+from transformers import PretrainedConfig, T5Config, T5ForConditionalGeneration
 
 from pretrain.config import ModelSettings
 from pretrain.modeling import GBSWT5Config, GBSWT5ForConditionalGeneration
@@ -21,9 +21,17 @@ GBST_PREFIX = "encoder.embed_tokens."
 GBST_SHARED = "encoder.embed_tokens.embeds.weight"
 
 
-def _is_gbswt5_checkpoint(path: str) -> bool:
-    config = Path(path) / "config.json"
-    return config.is_file() and json.loads(config.read_text(encoding="utf-8")).get("model_type") == "gbswt5"
+def _is_gbswt5_checkpoint(name_or_path: str) -> bool:
+    """Whether a local directory or a hub checkpoint (cached, or reachable online) is GBSWT5.
+
+    An unreadable config means "not known to be GBSWT5": the ByT5 warm start then reports the
+    missing or offline checkpoint with its own clear message.
+    """
+    try:
+        config, _ = PretrainedConfig.get_config_dict(name_or_path)
+    except OSError:
+        return False
+    return config.get("model_type") == "gbswt5"
 
 
 def _byt5_config(settings: ModelSettings) -> T5Config:

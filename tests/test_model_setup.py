@@ -1,0 +1,76 @@
+"""Which model a run starts from: random init, ByT5 warm start, or a GBSWT5 checkpoint (local or hub)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import torch
+from transformers import T5Config, T5ForConditionalGeneration
+
+from pretrain.config import ModelSettings
+from pretrain.model_setup import fresh_model
+from pretrain.modeling import GBSWT5Config, GBSWT5ForConditionalGeneration
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def saved_gbswt5(path: Path) -> GBSWT5ForConditionalGeneration:
+    torch.manual_seed(1)
+    model = GBSWT5ForConditionalGeneration(GBSWT5Config.from_preset("tiny"))
+    model.save_pretrained(path)
+    return model
+
+
+def same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_local_gbswt5_checkpoint_is_continued_not_warm_started(tmp_path):
+    saved = saved_gbswt5(tmp_path / "gbswt5")
+    model = fresh_model(ModelSettings(init_from=str(tmp_path / "gbswt5")))
+    assert isinstance(model, GBSWT5ForConditionalGeneration)
+    assert same_weights(model, saved)
+
+
+def test_local_byt5_checkpoint_is_warm_started_into_gbswt5(tmp_path):
+    config = T5Config(vocab_size=384, d_model=32, d_ff=64, d_kv=16, num_layers=2, num_decoder_layers=1,
+                      num_heads=2, feed_forward_proj="gated-gelu", tie_word_embeddings=False)
+    byt5 = T5ForConditionalGeneration(config)
+    byt5.save_pretrained(tmp_path / "byt5")
+    model = fresh_model(ModelSettings(init_from=str(tmp_path / "byt5")))
+    assert isinstance(model, GBSWT5ForConditionalGeneration)
+    assert torch.equal(model.shared.weight, byt5.shared.weight)
+
+
+def test_plain_byt5_from_scratch_has_the_preset_dimensions():
+    model = fresh_model(ModelSettings(type="byt5", preset="tiny"))
+    assert type(model) is T5ForConditionalGeneration
+    assert model.config.d_model == GBSWT5Config.from_preset("tiny").d_model
+
+
+def test_cached_hub_gbswt5_checkpoint_is_recognised_offline(tmp_path):
+    """A hub id of a GBSWT5 model (e.g. ETRI's) in the local HF cache loads as GBSWT5, offline."""
+    snapshot = tmp_path / "hf" / "hub" / "models--etri-crossmodal--gbst-test" / "snapshots" / ("0" * 40)
+    saved_gbswt5(snapshot)
+    (snapshot.parents[1] / "refs").mkdir()
+    (snapshot.parents[1] / "refs" / "main").write_text("0" * 40)
+    torch.save(saved_gbswt5(tmp_path / "again").state_dict(), tmp_path / "expected.pt")
+    script = textwrap.dedent(f"""
+        import torch
+        from pretrain.config import ModelSettings
+        from pretrain.model_setup import fresh_model
+        from pretrain.modeling import GBSWT5ForConditionalGeneration
+        model = fresh_model(ModelSettings(init_from="etri-crossmodal/gbst-test"))
+        assert isinstance(model, GBSWT5ForConditionalGeneration), type(model)
+        expected = torch.load({str(tmp_path / "expected.pt")!r}, weights_only=True)
+        got = model.state_dict()
+        assert all(torch.equal(got[k], expected[k]) for k in expected)
+    """)
+    env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
+    env.pop("HF_HUB_CACHE", None)
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
