@@ -273,3 +273,12 @@ def test_from_pretrained_of_released_style_bin_checkpoint(tmp_path) -> None:
             assert torch.equal(tensor, state[key]), key
         assert model.encoder.embed_tokens.embeds.weight is model.shared.weight
         assert model.lm_head.weight.data_ptr() != model.shared.weight.data_ptr()
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"gbst_batchnorm": True}, "gbst_batchnorm"),
+    ({"subword_blocks": [[1, 0], [2, 1]]}, "non-zero offset"),
+])
+def test_unsupported_gbst_settings_are_refused_by_name(overrides, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        GBSWT5ForConditionalGeneration(GBSWT5Config.from_preset("tiny", **overrides))

@@ -5,7 +5,6 @@ JIT-builds a communication op (about 3 minutes, cached in ~/.cache/torch_extensi
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from data_prep.sample import konlpy_corpus_dir
 from pretrain.metrics import read_metrics
 from shard_fixtures import write_shard_dir
 
@@ -31,11 +31,7 @@ LAUNCH_TIMEOUT = 600
 
 
 def constitution_text() -> str:
-    spec = importlib.util.find_spec("konlpy")
-    if spec is None:
-        pytest.skip("konlpy data files are not installed (launch/setup_venv.sh installs them)")
-    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "corpus" / "kolaw" / "constitution.txt"
-    return path.read_text(encoding="utf-8")
+    return (konlpy_corpus_dir() / "kolaw" / "constitution.txt").read_text(encoding="utf-8")
 
 
 def pack_lines(text: str, limit: int) -> list[bytes]:

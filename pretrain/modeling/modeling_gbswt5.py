@@ -329,9 +329,9 @@ class GBSWT5EncoderStack(GBSWT5PreTrainedModel, T5Stack):
 
     def __init__(self, config: GBSWT5Config, shared: nn.Embedding) -> None:
         if config.gbst_batchnorm:
-            raise NotImplementedError("gbst_batchnorm (experimental in ETRI's code, unused by released models) is not supported")
+            raise ValueError("gbst_batchnorm (experimental in ETRI's code, unused by released models) is not supported")
         if config.subword_blocks is not None and any(offset for _, offset in config.subword_blocks):
-            raise NotImplementedError("subword_blocks with a non-zero offset are not supported (released models use offset 0)")
+            raise ValueError("subword_blocks with a non-zero offset are not supported (released models use offset 0)")
         super().__init__(config)
         self.embed_tokens = GBST(shared, config.block_sizes, config.downsample_factor, config.score_consensus_attn)
 
