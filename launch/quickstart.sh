@@ -56,7 +56,8 @@ train
 
 step "4/4 export to Hugging Face format ($EXPORT) and span filling"
 "$PY" -m pretrain.export "$RUN" "$EXPORT"
-"$PY" -m pretrain.fill "$EXPORT" "대한민국은 민주<mask>이다." "모든 국민은 <mask>의 자유를 가진다."
+# A model this small fills spans with its most frequent bytes; the point is the round trip.
+"$PY" -m pretrain.fill "$EXPORT" --max-new-tokens 40 "대한민국은 민주<mask>이다." "모든 국민은 <mask>의 자유를 가진다."
 
 step "where everything went"
 printf '%-22s %s\n' \

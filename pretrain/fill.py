@@ -73,6 +73,9 @@ def fill(model: torch.nn.Module, text: str, *, marker: str = "<mask>", max_new_t
             max_new_tokens=max_new_tokens,
             num_beams=num_beams,
             do_sample=False,
+            # Targets end with EOS after the last span; a sentinel beyond the last marker also
+            # means the model has nothing more to fill.
+            eos_token_id=[EOS_ID, sentinel_id(num_spans)],
         )
     spans = split_spans(out[0].tolist(), num_spans)
     pieces = text.split(marker)

@@ -44,10 +44,11 @@ def test_cli_fills_spans_from_a_saved_model(tmp_path, capsys):
     torch.manual_seed(0)
     model = GBSWT5ForConditionalGeneration(GBSWT5Config.from_preset("tiny")).eval()
     model.save_pretrained(tmp_path / "model")
-    # The same greedy generation done by hand on hand-built ids: prefix, sentinel 258, suffix, EOS.
+    # The same greedy generation done by hand on hand-built ids: prefix, sentinel 258, suffix, EOS;
+    # generation stops at EOS or at the sentinel after the last marker's (257).
     ids = torch.tensor([ids_of("헌법 ") + [258] + ids_of(" 조") + [EOS_ID]])
     generated = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=12,
-                               do_sample=False)[0].tolist()
+                               do_sample=False, eos_token_id=[EOS_ID, 257])[0].tolist()
     span = split_spans(generated, 1)[0]
 
     assert main([str(tmp_path / "model"), "헌법 <mask> 조", "--max-new-tokens", "12"]) == 0
