@@ -288,13 +288,18 @@ def load_config(argv: Sequence[str] | None = None) -> TrainConfig:
     """Parse the command line, read the config file and apply the overrides (no validation yet)."""
     args = build_arg_parser().parse_args(argv)
     path = Path(args.config)
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"--config: no such file {path}") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: invalid JSON: {exc}") from None
+    doc = _read_json(path, "--config", f"no such file {path}")
     return parse_document(apply_overrides(doc, args), str(path))
+
+
+def _read_json(path: Path, where: str, missing: str) -> Any:
+    """A JSON file's content; a missing or broken file is a ConfigError naming `where`."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: {missing}") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{where}: {path} is not valid JSON: {exc}") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -314,12 +319,7 @@ def read_manifest(directory: str | Path, where: str) -> dict:
     path = Path(directory) / "manifest.json"
     if not Path(directory).is_dir():
         raise ConfigError(f"{where}: shard directory {directory} does not exist")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{where}: {path} is missing (not a `python -m data_prep` output?)") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{where}: {path} is not valid JSON: {exc}") from None
+    manifest = _read_json(path, where, f"{path} is missing (not a `python -m data_prep` output?)")
     if manifest.get("format_version") != 1:
         raise ConfigError(f"{where}: {path} has format_version {manifest.get('format_version')!r}, expected 1")
     chunk = manifest.get("chunk_bytes")
