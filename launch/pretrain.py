@@ -58,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     from pretrain.trainer import ResumeError, Trainer
 
     deepspeed.init_distributed()
+    # Collectives run before DeepSpeed's engine picks the device (the resume check), so pick it now.
+    from deepspeed.accelerator import get_accelerator
+
+    get_accelerator().set_device(int(os.environ["LOCAL_RANK"]))
     try:
         trainer = Trainer(config, shards)
     except ResumeError as exc:

@@ -78,9 +78,10 @@ def list_tags(ckpt_dir: Path) -> list[tuple[int, str]]:
 
 
 def _file_sizes(directory: Path) -> dict[str, int]:
+    # The marker and its temporary copies (another node may be writing one) are not checkpoint files.
     return {
         str(p.relative_to(directory)): p.stat().st_size
-        for p in sorted(directory.rglob("*")) if p.is_file() and p.name != MARKER
+        for p in sorted(directory.rglob("*")) if p.is_file() and not p.name.startswith((MARKER, f".{MARKER}.tmp"))
     }
 
 
@@ -121,18 +122,48 @@ def save(engine: Any, ckpt_dir: Path, step: int, client_state: dict, keep_last: 
         write_json_atomic(directory / MARKER, {
             "step": step, "config_hash": client_state.get("config_hash"), "files": _file_sizes(directory),
         })
-        for _, old in list_tags(ckpt_dir)[keep_last:]:
-            shutil.rmtree(ckpt_dir / old, ignore_errors=True)
+        prune(ckpt_dir, step, keep_last)
     dist.barrier()
     return tag
 
 
-def _agreed(flag: bool) -> bool:
-    """True only when `flag` holds on every rank."""
+def prune(ckpt_dir: Path, step: int, keep_last: int) -> None:
+    """Keep the newest `keep_last` complete checkpoints up to `step` (the one just saved).
+
+    Damaged checkpoints never take a place among the kept ones. Those after `step` are left over
+    from before a fallback (this run rewrites that history) and go, damaged or not, as do damaged
+    ones before it, which can never be resumed.
+    """
+    kept = 0
+    for tag_step, tag in list_tags(ckpt_dir):
+        usable = tag_step <= step and damage(ckpt_dir, tag) is None
+        if usable and kept < keep_last:
+            kept += 1
+        else:
+            shutil.rmtree(ckpt_dir / tag, ignore_errors=True)
+
+
+def _all_reduce_flag(flag: bool, op: dist.ReduceOp) -> bool:
     # on the accelerator: NCCL reduces device tensors only
     value = torch.tensor([1 if flag else 0], dtype=torch.int64, device=get_accelerator().current_device_name())
-    dist.all_reduce(value, op=dist.ReduceOp.MIN)
+    dist.all_reduce(value, op=op)
     return bool(value.item())
+
+
+def _agreed(flag: bool) -> bool:
+    """True only when `flag` holds on every rank."""
+    return _all_reduce_flag(flag, dist.ReduceOp.MIN)
+
+
+def resumable(ckpt_dir: Path) -> bool:
+    """Whether some rank sees a complete checkpoint to resume from (collective).
+
+    With none, e.g. after a kill during the very first save, the run starts afresh. If only some
+    ranks see one, the run still resumes, and `load_latest` then fails loudly instead of a new run
+    pruning the checkpoints that other nodes still hold.
+    """
+    found = any(damage(ckpt_dir, tag) is None for _, tag in list_tags(ckpt_dir))
+    return _all_reduce_flag(found, dist.ReduceOp.MAX)
 
 
 def load_latest(engine: Any, ckpt_dir: Path) -> dict | None:

@@ -53,7 +53,7 @@ class _Window:
     input_ids: int = 0
     tokens: int = 0
     lr: float = 0.0  # the learning rate the last optimizer step used
-    started: float = dataclasses.field(default_factory=time.perf_counter)
+    started: float = dataclasses.field(default_factory=lambda: time.perf_counter())  # late-bound: tests fake the clock
 
 
 def seed_everything(seed: int) -> None:
@@ -80,7 +80,10 @@ class Trainer:
         self.hash = config_hash(config)
         self.stop_requested = False
         self._signals_seen = 0
-        resuming = bool(checkpoint.list_tags(self.ckpt_dir))
+        resuming = checkpoint.resumable(self.ckpt_dir)
+        if not resuming and checkpoint.list_tags(self.ckpt_dir):
+            LOG.warning("%s holds no complete checkpoint (a save was interrupted); starting the run afresh",
+                        self.ckpt_dir)
         seed_everything(run.seed)
         model = build_model(run.model, self.run_dir, resuming=resuming)
         if self.rank == 0 and not resuming:
@@ -319,12 +322,15 @@ class Trainer:
             if step % run.logging.interval == 0:
                 self._log_train(window)
                 window = _Window()
+            paused = time.perf_counter()
             if step % run.eval.interval == 0 or step == end:
                 if self.val_batches:
                     self.metrics.log({"step": step, "kind": "eval", **self.evaluate()})
             final = step == end and run.checkpoint.save_final
             if stop or final or step % run.checkpoint.interval == 0:
                 self.save()
+            # Throughput counts training only: evaluation and saving time leave the window.
+            window.started += time.perf_counter() - paused
             if stop:
                 LOG.warning("stopped at step %d on request; rerun the same command to resume", step)
                 return 0

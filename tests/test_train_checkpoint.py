@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import random
+import socket
 
 import numpy as np
+import pytest
 import torch
+import torch.distributed as dist
 
-from pretrain.checkpoint import MARKER, _file_sizes, damage, list_tags, rng_state, set_rng_state
+from pretrain.checkpoint import MARKER, _file_sizes, damage, list_tags, prune, resumable, rng_state, set_rng_state
 from pretrain.metrics import plot_loss_curve, read_metrics
 
 
@@ -41,6 +44,30 @@ def test_damage_detects_unfinished_truncated_and_missing_files(tmp_path):
     assert "has no complete.json (the save did not finish)" in damage(tmp_path, "global_step5")
 
 
+def test_damage_ignores_a_marker_being_written_by_another_node(tmp_path):
+    tag = make_checkpoint(tmp_path, 5)
+    (tag / f".{MARKER}.tmp4242").write_text("{")
+    assert damage(tmp_path, "global_step5") is None
+
+
+def test_prune_keeps_complete_checkpoints_only(tmp_path):
+    # Step 100 complete; a save at 150 was killed (no marker); the run fell back to 100, went on
+    # and saved 120. Keeping one must keep 120, not the damaged 150.
+    make_checkpoint(tmp_path, 100)
+    (tmp_path / "global_step150").mkdir()
+    make_checkpoint(tmp_path, 120)
+    prune(tmp_path, 120, keep_last=1)
+    assert list_tags(tmp_path) == [(120, "global_step120")]
+
+
+def test_prune_keeps_the_newest_k_and_drops_damaged_and_stale_ones(tmp_path):
+    for step in (10, 20, 30, 40, 60):
+        make_checkpoint(tmp_path, step)
+    (tmp_path / "global_step20" / MARKER).unlink()  # damaged, before the current step
+    prune(tmp_path, 40, keep_last=2)  # 60 is stale: the run resumed below it and saved 40 again
+    assert list_tags(tmp_path) == [(40, "global_step40"), (30, "global_step30")]
+
+
 def test_rng_state_round_trips_through_json():
     random.seed(1), np.random.seed(2), torch.manual_seed(3)
     state = json.loads(json.dumps(rng_state()))
@@ -71,3 +98,21 @@ def test_a_failing_wandb_leaves_the_jsonl_metrics(tmp_path, monkeypatch, caplog)
     logger.close()
     assert "wandb is off for this run" in caplog.text
     assert read_metrics(tmp_path / "metrics.jsonl") == [{"step": 3, "kind": "train", "loss": 2.5}]
+
+
+@pytest.fixture
+def one_rank_group():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=0, world_size=1)
+    yield
+    dist.destroy_process_group()
+
+
+def test_a_run_resumes_only_from_a_complete_checkpoint(tmp_path, one_rank_group):
+    assert not resumable(tmp_path)
+    (tmp_path / "global_step50").mkdir()  # killed during the run's first save: start afresh
+    assert not resumable(tmp_path)
+    make_checkpoint(tmp_path, 40)
+    assert resumable(tmp_path)
