@@ -288,6 +288,7 @@ class Trainer:
         batches = iter(self.stream)
         window = _Window()
         in_row = 0
+        mid_step = False  # micro-batches of an unfinished accumulation have been backpropagated
         self.engine.train()
         end = min(run.max_steps, run.stop_at_step or run.max_steps)
         while self.engine.global_steps < end:
@@ -299,10 +300,14 @@ class Trainer:
                 LOG.warning("non-finite loss at step %d (%d in a row): batch skipped",
                             self.engine.global_steps + 1, in_row)
                 if in_row >= run.max_nonfinite_in_row:
-                    self.save()
+                    # Mid-step the accumulated gradients cannot go into a checkpoint, and a data
+                    # position saved there would skip their micro-batches: keep the last checkpoint.
+                    if not mid_step:
+                        self.save()
+                    saved = "the last checkpoint" if mid_step else f"step {self.engine.global_steps}"
                     raise NonFiniteLossError(
                         f"{in_row} non-finite losses in a row at step {self.engine.global_steps + 1} "
-                        f"(run.max_nonfinite_in_row); stopped after saving step {self.engine.global_steps}. "
+                        f"(run.max_nonfinite_in_row); stopped, a rerun resumes from {saved}. "
                         "Lower the learning rate or check the data, then rerun to resume"
                     )
                 continue
@@ -311,6 +316,7 @@ class Trainer:
             window.lr = self.engine.get_lr()[0]
             self.engine.backward(loss)
             self.engine.step()
+            mid_step = not boundary
             window.loss += mean_loss
             window.micro_batches += 1
             window.examples += batch["input_ids"].shape[0] * self.world

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import types
 
+import pytest
 import torch
 
 import pretrain.trainer as trainer_module
-from pretrain.trainer import Trainer
+from pretrain.trainer import NonFiniteLossError, Trainer
 
 MICRO_BATCH_SECONDS = 0.01
 EVAL_SECONDS = 0.5
@@ -48,11 +49,14 @@ class FakeEngine:
         return 1.0
 
 
-def test_throughput_excludes_evaluation_and_checkpoint_time(monkeypatch):
-    clock = FakeClock()
-    monkeypatch.setattr(trainer_module.time, "perf_counter", clock)
-    batch = {"input_ids": torch.zeros(4, 8, dtype=torch.long), "attention_mask": torch.ones(4, 8, dtype=torch.long),
-             "labels": torch.zeros(4, 3, dtype=torch.long)}
+BATCH = {"input_ids": torch.zeros(4, 8, dtype=torch.long), "attention_mask": torch.ones(4, 8, dtype=torch.long),
+         "labels": torch.zeros(4, 3, dtype=torch.long)}
+
+
+def fake_trainer(clock: FakeClock, *, max_steps: int, records: list[dict], saves: list[int],
+                 nonfinite_micro_batches: set[int] = frozenset()) -> Trainer:
+    """A Trainer whose engine, stream, metrics, evaluation and saving are fakes; each micro-batch
+    takes 10 ms of fake time, an evaluation 0.5 s, a save 0.25 s."""
 
     class Stream:
         epoch = 0
@@ -60,31 +64,57 @@ def test_throughput_excludes_evaluation_and_checkpoint_time(monkeypatch):
         def __iter__(self):
             while True:
                 clock.now += MICRO_BATCH_SECONDS
-                yield batch
+                yield BATCH
 
-    def slow(seconds, result=None):
-        def run():
-            clock.now += seconds
-            return result
-        return run
-
-    records: list[dict] = []
     trainer = object.__new__(Trainer)
     trainer.engine, trainer.world, trainer.flops_per_example, trainer.peak_flops = FakeEngine(), 1, 1.0, None
     trainer.metrics = types.SimpleNamespace(log=records.append)
     trainer.stream, trainer.val_batches = Stream(), [object()]
-    trainer.forward_loss = lambda b: torch.tensor(1.0)
-    trainer._agree = lambda loss: (1.0, False, False)
-    trainer.evaluate = slow(EVAL_SECONDS, {"loss": 1.0})
-    trainer.save = slow(SAVE_SECONDS)
+    drawn = iter(range(10**6))
+    trainer.forward_loss = lambda batch: torch.tensor(1.0)
+    trainer._agree = lambda loss: (1.0, next(drawn) in nonfinite_micro_batches, False)
+
+    def evaluate():
+        clock.now += EVAL_SECONDS
+        return {"loss": 1.0}
+
+    def save():
+        clock.now += SAVE_SECONDS
+        saves.append(trainer.engine.global_steps)
+
+    trainer.evaluate, trainer.save = evaluate, save
     trainer.run = types.SimpleNamespace(
-        max_steps=6, stop_at_step=None, max_nonfinite_in_row=3,
+        max_steps=max_steps, stop_at_step=None, max_nonfinite_in_row=3,
         logging=types.SimpleNamespace(interval=2), eval=types.SimpleNamespace(interval=2),
         checkpoint=types.SimpleNamespace(interval=3, save_final=True),
     )
-    trainer._train()
+    return trainer
+
+
+def test_throughput_excludes_evaluation_and_checkpoint_time(monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(trainer_module.time, "perf_counter", clock)
+    records, saves = [], []
+    fake_trainer(clock, max_steps=6, records=records, saves=saves)._train()
     train = [r for r in records if r["kind"] == "train"]
     assert [r["step"] for r in train] == [2, 4, 6]
+    assert saves == [3, 6]
     # 4 examples per micro-batch of 10 ms: 400 examples/s in every window, whatever ran between.
     for record in train:
         assert abs(record["examples_per_s"] - 4 / MICRO_BATCH_SECONDS) < 1e-6
+
+
+def test_nonfinite_stop_saves_only_between_steps():
+    # Two micro-batches per step. Micro-batches 0-1 make step 1; 2 is backpropagated, then 3-5 are
+    # non-finite: the stop comes mid-step, where a checkpoint would lose micro-batch 2.
+    records, saves = [], []
+    trainer = fake_trainer(FakeClock(), max_steps=6, records=records, saves=saves, nonfinite_micro_batches={3, 4, 5})
+    with pytest.raises(NonFiniteLossError, match="resumes from the last checkpoint"):
+        trainer._train()
+    assert saves == []
+    # Non-finite from the first micro-batch of step 2 on: a clean step boundary, saved.
+    saves = []
+    trainer = fake_trainer(FakeClock(), max_steps=6, records=[], saves=saves, nonfinite_micro_batches={2, 3, 4})
+    with pytest.raises(NonFiniteLossError, match="resumes from step 1"):
+        trainer._train()
+    assert saves == [1]
