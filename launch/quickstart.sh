@@ -59,8 +59,18 @@ step "4/4 export to Hugging Face format ($EXPORT) and span filling"
 # A model this small fills spans with its most frequent bytes; the point is the round trip.
 "$PY" -m pretrain.fill "$EXPORT" --max-new-tokens 40 "대한민국은 민주<mask>이다." "모든 국민은 <mask>의 자유를 가진다."
 
+final_eval=$("$PY" - "$RUN/metrics.jsonl" <<'PYEOF'
+import sys
+from pathlib import Path
+from pretrain.metrics import read_metrics
+last = [r for r in read_metrics(Path(sys.argv[1])) if r["kind"] == "eval"][-1]
+print(f"step {last['step']}: loss {last['loss']:.3f}, byte accuracy {last['byte_accuracy']:.1%}")
+PYEOF
+)
+
 step "where everything went"
 printf '%-22s %s\n' \
+  "final evaluation" "$final_eval" \
   "shards" "$SHARDS  (python -m data_prep inspect $SHARDS)" \
   "run directory" "$RUN" \
   "metrics" "$RUN/metrics.jsonl" \
