@@ -223,11 +223,13 @@ class GBST(nn.Module):
 
         maskf = F.pad(valid, (0, n - s)).to(torch.promote_types(h.dtype, torch.float32))
         # Scoring stays in float32 (or wider) also under autocast, which would run SDPA in bf16.
+        # Valid bytes per block, for each block size: shared by the scores and the mixture.
+        block_counts = [maskf.view(b, n // m, m).sum(-1) for m in self.block_sizes]
         with torch.autocast(device_type=h.device.type, enabled=False):
-            probs = self._block_probabilities(h, maskf)
+            probs = self._block_probabilities(h, maskf, block_counts)
             if self.score_consensus_attn:
                 probs = self._consensus(probs, maskf)
-        mixed, group_valid = self._mix_and_downsample(h, probs, maskf)
+        mixed, group_valid = self._mix_and_downsample(h, probs, maskf, block_counts)
 
         # The 1x1 projection, moved after downsampling: it commutes with the convex mixture, and
         # its bias survives only in groups with a valid byte (the reference's masked mean gives 0).
@@ -235,11 +237,12 @@ class GBST(nn.Module):
         out = F.linear(mixed, conv.proj.weight[:, :, 0], conv.proj.bias) * group_valid.unsqueeze(-1).to(mixed.dtype)
         return out, group_valid.to(attention_mask.dtype if attention_mask is not None else torch.bool)
 
-    def _block_probabilities(self, h: torch.Tensor, maskf: torch.Tensor) -> torch.Tensor:
+    def _block_probabilities(self, h: torch.Tensor, maskf: torch.Tensor, block_counts: list[torch.Tensor]) -> torch.Tensor:
         """Steps 4-5 for the scores only: softmax over block sizes of Linear(block mean of proj(h)).
 
         Linear(mean(proj(h))) == mean(w_eff . h) + b_eff on a valid block, so one dot product per
-        byte replaces scoring (b, n, blocks, D) candidates. Returns (b, n, blocks) in maskf's dtype.
+        byte replaces scoring (b, n, blocks, D) candidates. `block_counts[i]` is (b, n/m) valid bytes
+        per block of size m = block_sizes[i]. Returns (b, n, blocks) in maskf's dtype.
         """
         b, n = maskf.shape
         dtype = maskf.dtype
@@ -249,8 +252,7 @@ class GBST(nn.Module):
         b_eff = (scorer_w @ proj_b + scorer_b).squeeze(0)
         u = (h.to(dtype) @ w_eff) * maskf
         scores = []
-        for m in self.block_sizes:
-            counts = maskf.view(b, n // m, m).sum(-1)
+        for m, counts in zip(self.block_sizes, block_counts):
             score = u.view(b, n // m, m).sum(-1) / counts.clamp(min=1.0) + b_eff
             scores.append(score.masked_fill(counts == 0, -torch.finfo(dtype).max).repeat_interleave(m, dim=1))
         return torch.stack(scores, dim=-1).softmax(dim=-1)
@@ -268,7 +270,7 @@ class GBST(nn.Module):
         return F.scaled_dot_product_attention(probs, probs, probs, attn_mask=keys[:, None, None, :], scale=1.0).squeeze(1)
 
     def _mix_and_downsample(
-        self, h: torch.Tensor, probs: torch.Tensor, maskf: torch.Tensor
+        self, h: torch.Tensor, probs: torch.Tensor, maskf: torch.Tensor, block_counts: list[torch.Tensor]
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Steps 4 and 7: block means, probability-weighted mixture, masked mean over groups of ds.
 
@@ -290,8 +292,7 @@ class GBST(nn.Module):
             indicator = F.one_hot(pair, (window // ds) * blocks_per_window).to(maskf.dtype)
             per_block = weights[..., i].reshape(b, n // window, window) @ indicator
             per_block = per_block.view(b, n // window, window // ds, blocks_per_window)
-            block_counts = maskf.view(b, n // m, m).sum(-1, keepdim=True).clamp(min=1.0)
-            per_byte = (maskf.view(b, n // m, m) / block_counts).view(b, n // window, 1, window)
+            per_byte = (maskf.view(b, n // m, m) / block_counts[i].clamp(min=1.0).unsqueeze(-1)).view(b, n // window, 1, window)
             band = per_block.repeat_interleave(m, dim=-1) * per_byte
             mixed = mixed + (band.to(h.dtype) @ h.view(b, n // window, window, -1)).view(b, n // ds, -1)
         return mixed, group_counts > 0
