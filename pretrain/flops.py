@@ -16,21 +16,14 @@ from typing import Any
 DEVICE_PEAK_TFLOPS = (("H200", 989.0), ("H100", 989.0), ("A100", 312.0), ("L40S", 362.0), ("A10", 125.0))
 
 
-def _block_sizes(config: Any) -> list[int]:
-    blocks = getattr(config, "subword_blocks", None)
-    if blocks:
-        return [int(b[0]) if isinstance(b, (list, tuple)) else int(b) for b in blocks]
-    return list(range(1, int(getattr(config, "max_subword_block_size", 4)) + 1))
-
-
 def _ffn_matrices(config: Any) -> int:
     return 3 if str(getattr(config, "feed_forward_proj", "gated-gelu")).startswith("gated") else 2
 
 
 def gbst_forward_flops(config: Any, byte_length: int) -> float:
-    """GBST on `byte_length` bytes: positional convolutions, block scoring, consensus, mixing."""
+    """GBST (a GBSWT5Config) on `byte_length` bytes: positional convolutions, block scoring, consensus, mixing."""
     d = config.d_model
-    sizes = _block_sizes(config)
+    sizes = config.block_sizes
     kernel, n = max(sizes), len(sizes)
     per_position = 2 * d * kernel + 2 * d * d + 2 * d * n + 2 * d * n  # conv, 1x1 proj, scores, weighted sum
     flops = byte_length * per_position

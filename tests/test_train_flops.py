@@ -7,6 +7,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from transformers import T5Config, T5ForConditionalGeneration
 
 from pretrain.flops import device_peak_tflops, forward_flops, training_flops_per_example
+from pretrain.modeling import GBSWT5Config
 
 
 def byt5_large_config() -> T5Config:
@@ -33,9 +34,7 @@ def test_formula_equals_counted_matmul_flops_of_a_t5_forward(ffn):
 def test_gbst_config_uses_the_downsampled_encoder_length():
     config = byt5_large_config()
     plain = forward_flops(config, 1024, 189)
-    config.model_type, config.downsample_factor = "gbswt5", 3
-    config.subword_blocks, config.score_consensus_attn = [(1, 0), (2, 0), (3, 0), (6, 0), (9, 0)], True
-    gbst = forward_flops(config, 1024, 189)
+    gbst = forward_flops(GBSWT5Config.from_preset("large"), 1024, 189)  # the same T5 dimensions plus GBST
     assert 0.3 * plain < gbst < 0.5 * plain
 
 
