@@ -319,9 +319,10 @@ class Trainer:
             mid_step = not boundary
             window.loss += mean_loss
             window.micro_batches += 1
+            input_ids = int(batch["attention_mask"].sum())
             window.examples += batch["input_ids"].shape[0] * self.world
-            window.input_ids += int(batch["attention_mask"].sum()) * self.world
-            window.tokens += (int(batch["attention_mask"].sum()) + int((batch["labels"] != -100).sum())) * self.world
+            window.input_ids += input_ids * self.world
+            window.tokens += (input_ids + int((batch["labels"] != -100).sum())) * self.world
             if not boundary:
                 continue
             step = self.engine.global_steps

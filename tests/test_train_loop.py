@@ -100,8 +100,11 @@ def test_throughput_excludes_evaluation_and_checkpoint_time(monkeypatch):
     assert [r["step"] for r in train] == [2, 4, 6]
     assert saves == [3, 6]
     # 4 examples per micro-batch of 10 ms: 400 examples/s in every window, whatever ran between.
+    # 32 input ids and 12 target ids per micro-batch likewise.
     for record in train:
         assert abs(record["examples_per_s"] - 4 / MICRO_BATCH_SECONDS) < 1e-6
+        assert abs(record["input_bytes_per_s"] - 32 / MICRO_BATCH_SECONDS) < 1e-6
+        assert abs(record["tokens_per_s"] - 44 / MICRO_BATCH_SECONDS) < 1e-6
 
 
 def test_nonfinite_stop_saves_only_between_steps():
