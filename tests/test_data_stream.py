@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import pickle
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +10,7 @@ import torch
 from datasets import load_from_disk
 from torch.utils.data import DataLoader
 
+from data_prep.sample import SAMPLE_SOURCES, konlpy_corpus_dir
 from pretrain.byte_vocab import noise_counts
 from pretrain.collator import SpanCorruptionCollator
 from pretrain.data import ShardIndex, ShardStream, mixing_counts, permute, validation_batches
@@ -240,9 +240,6 @@ def test_bad_directories_get_clear_errors(corpora, tmp_path):
         ShardStream([bad], batch_size=2, collator=COLLATOR)
 
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-
-
 def utf8_chunks(text: bytes, size: int) -> list[bytes]:
     """Cut text into chunks of at most `size` bytes, only before a UTF-8 lead byte."""
     chunks, start = [], 0
@@ -255,11 +252,13 @@ def utf8_chunks(text: bytes, size: int) -> list[bytes]:
     return chunks
 
 
-@pytest.mark.skipif(not (SHARED / "corpora").is_dir(), reason="../shared/corpora is not available")
 def test_korean_text_round_trips_and_never_meets_a_sentinel(tmp_path):
-    text = (SHARED / "corpora" / "boddari" / "fairytale01.txt").read_bytes()
+    corpus = konlpy_corpus_dir()  # the Korean sample every install has (constitution and bills)
+    text = b"".join(path.read_bytes() for name in SAMPLE_SOURCES for path in sorted((corpus / name).iterdir()))
     text.decode("utf-8")
-    chunks = utf8_chunks(text, 1193)[:160]
+    chunks = utf8_chunks(text, 1193)
+    chunks = chunks[: len(chunks) // 16 * 16]  # whole batches: one epoch sees every chunk
+    assert len(chunks) >= 96
     shards = write_shard_dir(tmp_path / "fairytale", chunks, source="fairytale", chunk_bytes=1193)
     stream = ShardStream([shards], batch_size=16, collator=SpanCorruptionCollator(pad_inputs_to=1024, pad_targets_to=189))
     seen = []
