@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
-from pretrain.byte_vocab import MAX_SAFE_SENTINELS, corrupted_lengths, noise_counts
+from pretrain.byte_vocab import MAX_SAFE_SENTINELS, corrupted_lengths, noise_counts, raw_length_for_inputs
 
 RUN_KEY = "run"
 RUN_CONFIG_FILE = "run_config.json"  # the resolved config, in the run directory
@@ -331,10 +331,9 @@ def read_manifest(directory: str | Path, where: str) -> dict:
     return manifest
 
 
-def _max_corrupted_lengths(chunk_bytes: int, density: float, mean_span: float) -> tuple[int, int]:
+def _max_targets_length(chunk_bytes: int, density: float, mean_span: float) -> int:
     # Final chunks of a shard may be shorter, so pad to the longest over every possible length.
-    lengths = [corrupted_lengths(n, density, mean_span) for n in range(2, chunk_bytes + 1)]
-    return max(i for i, _ in lengths), max(t for _, t in lengths)
+    return max(corrupted_lengths(n, density, mean_span)[1] for n in range(2, chunk_bytes + 1))
 
 
 def _check_positive(value: float, where: str, allow_zero: bool = False) -> None:
@@ -364,10 +363,11 @@ def _validate_data(data: DataSettings) -> ShardInfo:
         chunk_bytes = max(chunk_bytes, manifest["chunk_bytes"])
         inputs, _ = corrupted_lengths(manifest["chunk_bytes"], data.noise_density, data.mean_noise_span_length)
         if inputs > data.input_length:
+            fitting = raw_length_for_inputs(data.input_length, data.noise_density, data.mean_noise_span_length)
             raise ConfigError(
                 f"run.data.input_length: {directory} holds {manifest['chunk_bytes']}-byte chunks whose corrupted "
                 f"inputs are {inputs} ids long, more than input_length {data.input_length}; re-pack the shards with "
-                f"chunk_bytes <= {_raw_length_hint(data)} or raise input_length"
+                f"chunk_bytes <= {fitting} or raise input_length"
             )
         _, spans = noise_counts(manifest["chunk_bytes"], data.noise_density, data.mean_noise_span_length)
         if spans > MAX_SAFE_SENTINELS and not data.allow_sentinel_collisions:
@@ -376,14 +376,8 @@ def _validate_data(data: DataSettings) -> ShardInfo:
                 f"noise spans, more than the {MAX_SAFE_SENTINELS} sentinels that cannot collide with UTF-8 bytes; "
                 "raise the mean span length or set run.data.allow_sentinel_collisions"
             )
-    _, targets = _max_corrupted_lengths(chunk_bytes, data.noise_density, data.mean_noise_span_length)
+    targets = _max_targets_length(chunk_bytes, data.noise_density, data.mean_noise_span_length)
     return ShardInfo(chunk_bytes=chunk_bytes, inputs_length=data.input_length, targets_length=targets)
-
-
-def _raw_length_hint(data: DataSettings) -> int:
-    from pretrain.byte_vocab import raw_length_for_inputs
-
-    return raw_length_for_inputs(data.input_length, data.noise_density, data.mean_noise_span_length)
 
 
 def _validate_model(model: ModelSettings) -> None:
