@@ -5,7 +5,8 @@
 (b) One training step (forward, backward, AdamW update): GBSWT5 vs T5ForConditionalGeneration of
     the same dimensions (ByT5 layout: encoder 3x the decoder depth; 1024-byte inputs, 189-byte targets).
 (c) The same GBSWT5 step with torch's scaled_dot_product_attention (relative position bias as the
-    additive mask; the default) vs transformers' eager attention.
+    additive mask; the default on accelerators) vs transformers' eager attention (the default on CPU,
+    chosen from this comparison).
 
 Timings interleave the two sides and report medians, so load from other processes hits both alike.
 Usage: python bench/bench_model.py [--repeats N] [--part gbst|step|attn|all]
