@@ -19,6 +19,14 @@ def versions() -> dict:
             "numpy": np.__version__}
 
 
+def sum_counts(counts: list[dict[str, int]]) -> dict[str, int]:
+    """Per-key totals of several count dicts, sorted by key."""
+    total: Counter = Counter()
+    for c in counts:
+        total.update(c)
+    return dict(sorted(total.items()))
+
+
 def source_counts(metas: list[dict], assembled: dict[str, Counter]) -> dict[str, dict]:
     """Per source: documents read / kept / dropped by reason, bytes in and out, chunks per split."""
     sources: dict[str, dict] = {}

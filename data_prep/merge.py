@@ -8,11 +8,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections import Counter
 from pathlib import Path
 
 from data_prep.assemble import SPLITS
-from data_prep.manifest import FORMAT_VERSION, MANIFEST, split_summary, versions
+from data_prep.manifest import FORMAT_VERSION, MANIFEST, split_summary, sum_counts, versions
 from data_prep.prepare import publish
 from data_prep.shards import sha256_file, shard_name, write_split_metadata
 
@@ -42,8 +41,8 @@ def merge(out: Path, parts: list[Path], command: list[str]) -> dict:
         "merged_from": [{"path": str(p), "command": m["command"], **{k: m.get(k) for k in _PART_KEYS}}
                         for p, m in zip(parts, manifests)],
         "sources": _sum_sources([m["sources"] for m in manifests]),
-        "dropped": _sum_flat([m["dropped"] for m in manifests]),
-        "problems": _sum_flat([m["problems"] for m in manifests]),
+        "dropped": sum_counts([m["dropped"] for m in manifests]),
+        "problems": sum_counts([m["problems"] for m in manifests]),
         "problem_samples": [s for m in manifests for s in m["problem_samples"]][:200],
         "splits": splits,
     }
@@ -84,13 +83,6 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         shutil.copyfile(src, dst)
 
 
-def _sum_flat(dicts: list[dict]) -> dict:
-    total: Counter = Counter()
-    for d in dicts:
-        total.update(d)
-    return dict(sorted(total.items()))
-
-
 def _sum_sources(all_sources: list[dict]) -> dict:
     merged: dict[str, dict] = {}
     for sources in all_sources:
@@ -98,7 +90,7 @@ def _sum_sources(all_sources: list[dict]) -> dict:
             target = merged.setdefault(name, {})
             for key, value in entry.items():
                 if isinstance(value, dict):
-                    target[key] = _sum_flat([target.get(key, {}), value])
+                    target[key] = sum_counts([target.get(key, {}), value])
                 else:
                     target[key] = target.get(key, 0) + value
     return dict(sorted(merged.items()))

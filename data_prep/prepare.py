@@ -14,7 +14,6 @@ import logging
 import multiprocessing
 import shutil
 import sys
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,7 +23,8 @@ from data_prep.atomic import write_json
 from data_prep.clean import CleanOptions
 from data_prep.extract import ExtractJob, extract_unit
 from data_prep.inputs import InputError, InputSpec, plan_units, select_split
-from data_prep.manifest import FORMAT_VERSION, MANIFEST, source_counts, split_summary, summary_table, versions
+from data_prep.manifest import (FORMAT_VERSION, MANIFEST, source_counts, split_summary, sum_counts, summary_table,
+                                versions)
 from data_prep.pack import default_window
 from data_prep.problems import Problems
 from data_prep.progress import Progress
@@ -156,9 +156,6 @@ def _manifest(config: PrepareConfig, units: list[Unit], key: str, metas: list[di
               shards: dict, assembled: dict) -> dict:
     samples = problems.samples + [s for meta in metas for s in meta["problem_samples"]]
     sources = source_counts(metas, assembled)
-    dropped: Counter = Counter()
-    for entry in sources.values():
-        dropped.update(entry["dropped"])
     return {
         "format_version": FORMAT_VERSION,
         "chunk_bytes": config.pack.chunk_bytes,
@@ -176,7 +173,7 @@ def _manifest(config: PrepareConfig, units: list[Unit], key: str, metas: list[di
         "inputs": [{"path": u.path, "member": u.member, "range": None if u.start is None else [u.start, u.end],
                     "source": u.source, "format": u.fmt, "bytes": u.size} for u in units],
         "sources": sources,
-        "dropped": dict(sorted(dropped.items())),
+        "dropped": sum_counts([entry["dropped"] for entry in sources.values()]),
         "problems": dict(sorted(problems.counts.items())),
         "problem_samples": samples[:200],
         "splits": {split: split_summary(shards[split]) for split in SPLITS},
