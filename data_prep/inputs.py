@@ -16,7 +16,7 @@ from pathlib import Path
 
 from data_prep.problems import Problems
 from data_prep.readers import LINE_FORMATS, Unit, detect_format
-from data_prep.readers.compression import ZIP_MAGIC, compression_of, strip_compression_suffix, wrap_decompress
+from data_prep.readers.compression import ZIP_MAGIC, compression_of, decompressed, strip_compression_suffix
 from data_prep.readers.detect import SNIFF_BYTES
 
 _NAMED = re.compile(r"^([A-Za-z0-9_.\-]+)=(.+)$")
@@ -87,7 +87,7 @@ def _file_units(path: Path, source: str, fmt: str | None, text_mode: str, unit_b
         return []
     if magic == ZIP_MAGIC:
         return _zip_units(path, source, fmt, problems)
-    head = _sniff(path, magic)
+    head = _sniff(path)
     kind = fmt or detect_format(path.name, head)
     size = path.stat().st_size
     splittable = kind in LINE_FORMATS and (kind == "jsonl" or text_mode == "line") and compression_of(magic) is None
@@ -97,11 +97,10 @@ def _file_units(path: Path, source: str, fmt: str | None, text_mode: str, unit_b
             for start in range(0, size, unit_bytes)]
 
 
-def _sniff(path: Path, magic: bytes) -> bytes:
+def _sniff(path: Path) -> bytes:
     with open(path, "rb") as raw:
-        stream = wrap_decompress(raw, magic)
         try:
-            return stream.read(SNIFF_BYTES)
+            return decompressed(raw).read(SNIFF_BYTES)
         except (OSError, EOFError):
             return b""
 
@@ -122,8 +121,7 @@ def _zip_units(path: Path, source: str, fmt: str | None, problems: Problems) -> 
                 continue
             try:
                 with archive.open(info) as member:
-                    head = member.read(4)
-                    member_head = wrap_decompress(archive.open(info), head).read(SNIFF_BYTES)
+                    member_head = decompressed(member).read(SNIFF_BYTES)
             except (zipfile.BadZipFile, OSError, EOFError) as err:
                 problems.report("truncated_archive", f"{path}::{info.filename}", f"unreadable member ({err}); skipped")
                 continue

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from data_prep.problems import Problems
-from data_prep.readers.compression import wrap_decompress
+from data_prep.readers.compression import decompressed
 
 # One reader result: (text, location such as "file.jsonl:12" or "dump.json[345]").
 Doc = tuple[str, str]
@@ -64,15 +64,10 @@ class ReadContext:
 def open_unit(unit: Unit) -> BinaryIO:
     """Decompressed byte stream of a unit (zip member or file), positioned at its start."""
     if unit.member is None:
-        raw: BinaryIO = open(unit.path, "rb")
-        head = raw.read(4)
-        raw.seek(0)
-        return wrap_decompress(raw, head)
+        return decompressed(open(unit.path, "rb"))
     with zipfile.ZipFile(unit.path) as archive:
-        with archive.open(unit.member) as probe:
-            head = probe.read(4)
         # The archive's file stays open until the member stream is closed (ZipFile refcounts it).
-        return wrap_decompress(archive.open(unit.member), head)
+        return decompressed(archive.open(unit.member))
 
 
 def iter_lines(unit: Unit) -> Iterator[tuple[str, bytes]]:

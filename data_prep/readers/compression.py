@@ -26,9 +26,11 @@ def compression_of(head: bytes) -> str | None:
     return None
 
 
-def wrap_decompress(raw: BinaryIO, head: bytes) -> BinaryIO:
-    """Return a reader of the decompressed bytes of `raw` (already positioned at its start)."""
-    kind = compression_of(head)
+def decompressed(raw: BinaryIO) -> BinaryIO:
+    """A reader of the decompressed bytes of `raw` (seekable, positioned at its start), chosen by
+    its magic bytes."""
+    kind = compression_of(raw.read(4))
+    raw.seek(0)
     if kind == "gzip":
         return gzip.GzipFile(fileobj=raw)
     if kind == "bz2":
