@@ -17,12 +17,15 @@ from pretrain.modeling import GBSWT5ForConditionalGeneration
 TEXT = "대한민국은 민주공화국이다. 대한민국의 주권은 국민에게 있고, 모든 권력은 국민으로부터 나온다."
 
 
-def make_tiny_byt5(path: Path) -> None:
-    """A randomly initialised ByT5-layout T5 (vocab 384, gated-gelu, encoder 3x decoder depth)."""
+def make_tiny_byt5(path: Path, **config_overrides) -> None:
+    """A randomly initialised ByT5-layout T5 (vocab 384, gated-gelu, encoder 3x decoder depth, its own lm_head)."""
     torch.manual_seed(0)
-    config = T5Config(vocab_size=384, d_model=64, d_ff=128, d_kv=32, num_layers=3, num_decoder_layers=1, num_heads=2,
-                      feed_forward_proj="gated-gelu", tie_word_embeddings=False, decoder_start_token_id=0)
-    T5ForConditionalGeneration(config).save_pretrained(path)
+    settings = dict(vocab_size=384, d_model=64, d_ff=128, d_kv=32, num_layers=3, num_decoder_layers=1, num_heads=2,
+                    feed_forward_proj="gated-gelu", tie_word_embeddings=False, decoder_start_token_id=0)
+    model = T5ForConditionalGeneration(T5Config(**{**settings, **config_overrides}))
+    # transformers 5 ties lm_head to the byte table at construction; ByT5's is its own matrix.
+    model.lm_head.weight = torch.nn.Parameter(torch.randn_like(model.lm_head.weight))
+    model.save_pretrained(path)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from transformers import T5Config, T5ForConditionalGeneration
-
+from pretrain.demo import make_tiny_byt5
 from pretrain.modeling import GBSWT5ForConditionalGeneration
 
 REPO = Path(__file__).resolve().parents[1]
@@ -20,16 +19,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def tiny_byt5_dir(tmp_path_factory) -> Path:
-    """A ByT5-layout T5 (separate lm_head, gated-gelu, vocab 384) saved with transformers."""
-    torch.manual_seed(0)
-    config = T5Config(vocab_size=384, d_model=32, d_ff=64, d_kv=16, num_layers=3, num_decoder_layers=1, num_heads=2,
-                      feed_forward_proj="gated-gelu", tie_word_embeddings=False, decoder_start_token_id=0,
-                      dropout_rate=0.1)
-    model = T5ForConditionalGeneration(config)
-    # transformers 5 ties lm_head at construction; ByT5's is its own matrix.
-    model.lm_head.weight = torch.nn.Parameter(torch.randn(384, 32))
+    """A ByT5-layout T5 (separate lm_head, gated-gelu, vocab 384, dropout 0.1) saved with transformers."""
     path = tmp_path_factory.mktemp("byt5")
-    model.save_pretrained(path)
+    make_tiny_byt5(path, d_model=32, d_ff=64, d_kv=16, dropout_rate=0.1)
     return path
 
 
