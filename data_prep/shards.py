@@ -81,7 +81,6 @@ class ShardWriter:
         self.shard_rows = shard_rows
         directory.mkdir(parents=True, exist_ok=True)
         self.shards: list[dict] = []
-        self._sha256s: list[str] = []
         self._writer: pa.RecordBatchStreamWriter | None = None
         self._rows_in_shard = 0
         self._bytes_in_shard = 0
@@ -106,8 +105,8 @@ class ShardWriter:
             return
         self._writer.close()
         self._sink.close()
-        self.shards.append({"rows": self._rows_in_shard, "bytes": self._bytes_in_shard})
-        self._sha256s.append(self._hashing.sha256.hexdigest())
+        self.shards.append({"rows": self._rows_in_shard, "bytes": self._bytes_in_shard,
+                            "sha256": self._hashing.sha256.hexdigest()})
         self._writer = None
         self._rows_in_shard = self._bytes_in_shard = 0
 
@@ -121,7 +120,7 @@ class ShardWriter:
         for i, shard in enumerate(self.shards):
             final = self.directory / shard_name(i, count)
             os.replace(self._temp_path(i), final)
-            shard.update(file=final.name, sha256=self._sha256s[i])
+            shard["file"] = final.name
         write_split_metadata(self.directory, self.shards)
         return self.shards
 
