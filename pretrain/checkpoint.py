@@ -26,6 +26,8 @@ import torch
 import torch.distributed as dist
 from deepspeed.accelerator import get_accelerator
 
+from data_prep.atomic import write_json
+
 LOG = logging.getLogger(__name__)
 CHECKPOINT_DIR = "checkpoints"  # under the run directory
 MARKER = "complete.json"
@@ -34,12 +36,6 @@ _TAG = re.compile(r"^global_step(\d+)$")
 
 def tag_for(step: int) -> str:
     return f"global_step{step}"
-
-
-def write_json_atomic(path: Path, payload: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(payload, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def rng_state() -> dict:
@@ -78,10 +74,11 @@ def list_tags(ckpt_dir: Path) -> list[tuple[int, str]]:
 
 
 def _file_sizes(directory: Path) -> dict[str, int]:
-    # The marker and its temporary copies (another node may be writing one) are not checkpoint files.
+    # The marker and its temporary copies (another node may be writing one; data_prep.atomic names
+    # them MARKER.<pid>.tmp) are not checkpoint files.
     return {
         str(p.relative_to(directory)): p.stat().st_size
-        for p in sorted(directory.rglob("*")) if p.is_file() and not p.name.startswith((MARKER, f".{MARKER}.tmp"))
+        for p in sorted(directory.rglob("*")) if p.is_file() and not p.name.startswith(MARKER)
     }
 
 
@@ -119,7 +116,7 @@ def save(engine: Any, ckpt_dir: Path, step: int, client_state: dict, keep_last: 
     # Each node's first rank marks and prunes: node-local disks then work as well as shared ones.
     if _is_local_leader():
         directory = ckpt_dir / tag
-        write_json_atomic(directory / MARKER, {
+        write_json(directory / MARKER, {
             "step": step, "config_hash": client_state.get("config_hash"), "files": _file_sizes(directory),
         })
         prune(ckpt_dir, step, keep_last)

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 from transformers import PretrainedConfig, T5Config, T5ForConditionalGeneration
 
+from data_prep.atomic import write_bytes
 from pretrain.config import ModelSettings
 from pretrain.modeling import GBSWT5Config, GBSWT5ForConditionalGeneration
 
@@ -65,9 +66,7 @@ def model_from_config_file(path: Path) -> torch.nn.Module:
 
 
 def save_model_config(model: torch.nn.Module, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(model.config.to_json_string(), encoding="utf-8")
-    tmp.replace(path)
+    write_bytes(path, model.config.to_json_string().encode("utf-8"))
 
 
 def prepare_for_training(model: torch.nn.Module, settings: ModelSettings) -> torch.nn.Module:

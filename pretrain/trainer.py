@@ -20,8 +20,8 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
+from data_prep.atomic import write_json
 from pretrain import checkpoint
-from pretrain.checkpoint import write_json_atomic
 from pretrain.collator import SpanCorruptionCollator
 from pretrain.config import RUN_CONFIG_FILE, ShardInfo, TrainConfig, config_hash
 from pretrain.data import ShardStream, validation_batches
@@ -119,7 +119,7 @@ class Trainer:
         if resuming:
             self._resume()
         if self.rank == 0:  # after the resume checks, so a refused resume keeps the original
-            write_json_atomic(self.run_dir / RUN_CONFIG_FILE, config.to_json_dict())
+            write_json(self.run_dir / RUN_CONFIG_FILE, config.to_json_dict())
         self.flops_per_example = training_flops_per_example(
             self.model_config, shards.inputs_length, shards.targets_length)
         self.peak_flops = self._peak_flops()

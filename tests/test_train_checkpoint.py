@@ -11,6 +11,7 @@ import pytest
 import torch
 import torch.distributed as dist
 
+from data_prep.atomic import temp_path
 from pretrain.checkpoint import MARKER, _file_sizes, damage, list_tags, prune, resumable, rng_state, set_rng_state
 from pretrain.metrics import plot_loss_curve, read_metrics
 
@@ -45,8 +46,13 @@ def test_damage_detects_unfinished_truncated_and_missing_files(tmp_path):
 
 
 def test_damage_ignores_a_marker_being_written_by_another_node(tmp_path):
+    # With a shared disk, every node's first rank marks the same directory: one may list the files
+    # while another's temporary marker exists, which is renamed over the marker right after.
     tag = make_checkpoint(tmp_path, 5)
-    (tag / f".{MARKER}.tmp4242").write_text("{")
+    other = temp_path(tag / MARKER)
+    other.write_text("{")
+    (tag / MARKER).write_text(json.dumps({"step": 5, "files": _file_sizes(tag)}))
+    other.unlink()
     assert damage(tmp_path, "global_step5") is None
 
 
