@@ -57,9 +57,7 @@ class SpillWriter:
     def commit(self, meta: dict) -> None:
         self._flush()
         self._file.close()
-        lengths = np.frombuffer(self._lengths, np.int64) if self._lengths else np.zeros(0, np.int64)
-        hashes = np.frombuffer(self._hashes, np.uint64) if self._hashes else np.zeros(0, np.uint64)
-        index = np.stack([lengths, hashes.view(np.int64)])
+        index = np.stack([np.frombuffer(self._lengths, np.int64), np.frombuffer(self._hashes, np.int64)])
         tmp_npy = temp_path(self._stem.with_suffix(".npy"))
         with open(tmp_npy, "wb") as f:
             np.save(f, index)
