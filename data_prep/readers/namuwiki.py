@@ -26,9 +26,9 @@ def read_namuwiki(unit: Unit, ctx: ReadContext) -> Iterator[Doc]:
 
 
 def _first_byte(stream) -> bytes:
-    """The first non-blank byte, read through a peekable buffer so the stream stays at its start."""
-    head = stream.peek(64) if hasattr(stream, "peek") else b""
-    return head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    """The first non-blank byte, peeked so the stream stays at its start (every stream open_unit
+    returns is buffered and has peek)."""
+    return stream.peek(64).lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
 
 
 def _article(record, location: str, ctx: ReadContext) -> Doc | None:
