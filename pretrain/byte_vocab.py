@@ -34,16 +34,24 @@ def decode(ids) -> bytes:
     return (arr - BYTE_OFFSET).astype(np.uint8).tobytes()
 
 
-def noise_counts(length: int, noise_density: float = 0.15, mean_noise_span_length: float = 20.0) -> tuple[int, int]:
-    """(num_noise, num_spans) for a raw segment, exactly as seqio's `random_spans_noise_mask`.
+def noise_counts_array(lengths, noise_density: float = 0.15, mean_noise_span_length: float = 20.0
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """(num_noise, num_spans) per raw length, exactly as seqio's `random_spans_noise_mask`.
 
     seqio computes both in float32 with round-half-to-even; float32 is kept here so that the
     rare half-way cases round the same way.
     """
-    num_noise = int(np.round(np.float32(length) * np.float32(noise_density)))
-    num_noise = min(max(num_noise, 1), length - 1)
-    num_spans = int(np.round(np.float32(num_noise) / np.float32(mean_noise_span_length)))
-    return num_noise, max(num_spans, 1)
+    lengths = np.asarray(lengths, dtype=np.int64)
+    num_noise = np.round(lengths.astype(np.float32) * np.float32(noise_density)).astype(np.int64)
+    num_noise = np.minimum(np.maximum(num_noise, 1), lengths - 1)
+    num_spans = np.round(num_noise.astype(np.float32) / np.float32(mean_noise_span_length)).astype(np.int64)
+    return num_noise, np.maximum(num_spans, 1)
+
+
+def noise_counts(length: int, noise_density: float = 0.15, mean_noise_span_length: float = 20.0) -> tuple[int, int]:
+    """`noise_counts_array` for one raw length."""
+    num_noise, num_spans = noise_counts_array([length], noise_density, mean_noise_span_length)
+    return int(num_noise[0]), int(num_spans[0])
 
 
 def corrupted_lengths(length: int, noise_density: float = 0.15, mean_noise_span_length: float = 20.0) -> tuple[int, int]:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from pretrain.byte_vocab import BYTE_OFFSET, EOS_ID, FIRST_SENTINEL_ID, MAX_SAFE_SENTINELS, PAD_ID
+from pretrain.byte_vocab import BYTE_OFFSET, EOS_ID, FIRST_SENTINEL_ID, MAX_SAFE_SENTINELS, PAD_ID, noise_counts_array
 
 LABEL_PAD = -100
 DECODER_START_ID = PAD_ID  # T5's decoder_start_token_id
@@ -41,17 +41,20 @@ def keyed_hash(key: np.ndarray, counter: np.ndarray) -> np.ndarray:
 
 
 def span_counts(lengths: np.ndarray, noise_density: float, mean_noise_span_length: float) -> tuple[np.ndarray, np.ndarray]:
-    """(num_noise, num_spans) per length, vectorised `byte_vocab.noise_counts` (float32, half-to-even).
+    """(num_noise, num_spans) per chunk length: `byte_vocab.noise_counts_array`, except that
 
-    Lengths below 2 get no noise at all: seqio pads the length to 2, puts the single noise
+    lengths below 2 get no noise at all: seqio pads the length to 2, puts the single noise
     byte last, then cuts the mask back to the original length.
     """
     lengths = np.asarray(lengths, dtype=np.int64)
-    num_noise = np.round(lengths.astype(np.float32) * np.float32(noise_density)).astype(np.int64)
-    num_noise = np.minimum(np.maximum(num_noise, 1), lengths - 1)
-    num_spans = np.maximum(np.round(num_noise.astype(np.float32) / np.float32(mean_noise_span_length)).astype(np.int64), 1)
+    num_noise, num_spans = noise_counts_array(lengths, noise_density, mean_noise_span_length)
     short = lengths < 2
     return np.where(short, 0, num_noise), np.where(short, 0, num_spans)
+
+
+def seed_key(seed: int) -> np.ndarray:
+    """The uint64 key every counter-based draw of a seed starts from."""
+    return splitmix64(np.array([seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))
 
 
 class _Layout:
@@ -238,7 +241,7 @@ class SpanCorruptionCollator:
         self.allow_sentinel_collisions = bool(allow_sentinel_collisions)
         self.pad_inputs_to = pad_inputs_to
         self.pad_targets_to = pad_targets_to
-        self._seed_key = splitmix64(np.array([self.seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))
+        self._seed_key = seed_key(self.seed)
         self._layouts: dict[tuple[int, bytes], _Layout] = {}
 
     def check_lengths(self, lengths: np.ndarray | Sequence[int]) -> tuple[np.ndarray, np.ndarray]:

@@ -25,7 +25,7 @@ import pyarrow as pa
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from pretrain.collator import SpanCorruptionCollator, keyed_hash, pad_rows, splitmix64, to_tensors
+from pretrain.collator import SpanCorruptionCollator, keyed_hash, pad_rows, seed_key, splitmix64, to_tensors
 
 STATE_VERSION = 1
 FORMAT_VERSION = 1
@@ -65,7 +65,7 @@ def _feistel(x: np.ndarray, bits: int, key: np.ndarray) -> np.ndarray:
 
 
 def _stream_key(seed: int, *parts: int | np.ndarray) -> np.ndarray:
-    key = splitmix64(np.array([seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))
+    key = seed_key(seed)
     for part in parts:
         key = splitmix64(key ^ np.asarray(part, dtype=np.int64).astype(np.uint64))
     return key
