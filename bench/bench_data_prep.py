@@ -113,7 +113,8 @@ def main() -> None:
     one, two, hf = (results[k] for k in ("data_prep --workers 1", "data_prep --workers 2", "datasets pipeline"))
     print(f"speed-up vs datasets (1 worker, wall): {hf[0] / one[0]:.1f}x   (CPU: {hf[1] / one[1]:.1f}x)")
     print(f"scaling 1 -> 2 workers (wall): {one[0] / two[0]:.2f}x")
-    shutil.rmtree(work, ignore_errors=True) if args.workdir is None else None
+    if args.workdir is None:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
