@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 import transformers
 
-from pretrain.byte_vocab import BYTE_OFFSET, EOS_ID, MAX_SAFE_SENTINELS, decode, encode, sentinel_id
+from pretrain.byte_vocab import EOS_ID, MAX_SAFE_SENTINELS, decode, encode, sentinel_id
 
 
 @dataclass
@@ -56,7 +56,7 @@ def split_spans(generated: list[int], num_spans: int) -> list[str]:
             break
         if token in sentinel_index:
             current = sentinel_index[token]
-        elif current is not None and token >= BYTE_OFFSET:
+        elif current is not None:
             spans[current].append(token)
     return [decode(span).decode("utf-8", errors="replace") for span in spans]
 

@@ -26,7 +26,8 @@ def test_more_markers_than_safe_sentinels_is_refused():
 
 
 def test_generated_targets_split_per_sentinel():
-    generated = [0, 258] + ids_of("민국") + [257] + ids_of("법") + [EOS_ID] + ids_of("ignored")
+    # pad, unk and ids past the byte range inside a span are not text
+    generated = [0, 258] + ids_of("민") + [0, 2, 300] + ids_of("국") + [257] + ids_of("법") + [EOS_ID] + ids_of("ignored")
     assert split_spans(generated, 2) == ["민국", "법"]
 
 
