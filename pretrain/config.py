@@ -521,12 +521,12 @@ def validate(config: TrainConfig, world_size: int) -> ShardInfo:
 # Fields that may change between a run and its resumption without breaking exactness.
 # max_steps is among them, but a cosine schedule spans max_steps: to stop early and resume
 # exactly, use stop_at_step instead.
-_RESUMABLE_FIELDS = {"output_dir", "max_steps", "stop_at_step", "eval", "checkpoint", "logging", "max_nonfinite_in_row"}
+RESUMABLE_FIELDS = ("output_dir", "max_steps", "stop_at_step", "eval", "checkpoint", "logging", "max_nonfinite_in_row")
 
 
 def config_hash(config: TrainConfig) -> str:
     """Hash of everything that determines the training trajectory (stored in checkpoints)."""
-    run = {k: v for k, v in dataclasses.asdict(config.run).items() if k not in _RESUMABLE_FIELDS}
+    run = {k: v for k, v in dataclasses.asdict(config.run).items() if k not in RESUMABLE_FIELDS}
     run["model"].pop("init_from")  # a resumed run loads the checkpoint, not the warm start
     ds = {k: v for k, v in config.deepspeed.items() if k not in {"steps_per_print", "wall_clock_breakdown"}}
     text = json.dumps({"run": run, "deepspeed": ds}, sort_keys=True)

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from data_prep.atomic import write_json
 from pretrain import checkpoint
 from pretrain.collator import SpanCorruptionCollator
-from pretrain.config import RUN_CONFIG_FILE, ShardInfo, TrainConfig, config_hash
+from pretrain.config import RESUMABLE_FIELDS, RUN_CONFIG_FILE, ShardInfo, TrainConfig, config_hash
 from pretrain.data import ShardStream, validation_batches
 from pretrain.flops import device_peak_tflops, training_flops_per_example
 from pretrain.metrics import LOSS_CURVE_FILE, MetricsLogger, plot_loss_curve
@@ -164,8 +164,8 @@ class Trainer:
         if state["config_hash"] != self.hash:
             raise ResumeError(
                 f"{self.ckpt_dir}: the checkpoint was written with config hash {state['config_hash']}, this run's is "
-                f"{self.hash}; only output_dir, max_steps, eval, checkpoint, logging and max_nonfinite_in_row may "
-                "change when resuming (compare with the run_config.json of the original run)"
+                f"{self.hash}; only {', '.join(RESUMABLE_FIELDS)} of the run block may change when resuming "
+                "(compare with the run_config.json of the original run)"
             )
         if state["world_size"] != self.world:
             raise ResumeError(
