@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from data_prep.pack import Packer
 from data_prep.sample import konlpy_corpus_dir
 from pretrain.metrics import read_metrics
 from shard_fixtures import write_shard_dir
@@ -34,28 +35,15 @@ def constitution_text() -> str:
     return (konlpy_corpus_dir() / "kolaw" / "constitution.txt").read_text(encoding="utf-8")
 
 
-def pack_lines(text: str, limit: int) -> list[bytes]:
-    """Greedy packing of whole lines into chunks of at most `limit` bytes (cut inside long lines
-    only between characters)."""
-    chunks, current = [], b""
-    for line in text.splitlines():
-        data = (line.strip() + "\n").encode()
-        while len(data) > limit:
-            cut = limit
-            while data[cut] & 0xC0 == 0x80:  # never inside a UTF-8 character
-                cut -= 1
-            chunks.append(data[:cut])
-            data = data[cut:]
-        if len(current) + len(data) > limit:
-            chunks.append(current)
-            current = b""
-        current += data
-    return [c for c in [*chunks, current] if len(c) > 8]
+def packed_chunks(text: str) -> list[bytes]:
+    """The text's lines packed into CHUNK_BYTES-byte chunks as `python -m data_prep` packs them."""
+    packer = Packer(CHUNK_BYTES)
+    return packer.feed([line.strip().encode() for line in text.splitlines() if line.strip()]) + packer.finish()
 
 
 @pytest.fixture(scope="module")
 def kolaw_shards(tmp_path_factory) -> Path:
-    chunks = pack_lines(constitution_text(), CHUNK_BYTES)
+    chunks = packed_chunks(constitution_text())
     return write_shard_dir(tmp_path_factory.mktemp("kolaw") / "shards", chunks[16:], source="kolaw",
                            chunk_bytes=CHUNK_BYTES, val_chunks=chunks[:16])
 
