@@ -42,6 +42,18 @@ def _byt5_config(settings: ModelSettings) -> T5Config:
     return T5Config(**{k: v for k, v in full.items() if k in t5_fields and k not in ("model_type", "architectures")})
 
 
+def _with_own_lm_head(model: T5ForConditionalGeneration) -> T5ForConditionalGeneration:
+    """ByT5's layout: an output matrix of its own, not the byte table.
+
+    transformers 5's T5 always ties `lm_head` to `shared` when it builds a model (it only unties
+    on loading a checkpoint whose two matrices differ). A run must build the same architecture
+    when it starts, resumes and exports, so every plain-ByT5 model is untied here.
+    """
+    if model.lm_head.weight is model.shared.weight:
+        model.lm_head.weight = torch.nn.Parameter(model.shared.weight.detach().clone())
+    return model
+
+
 def fresh_model(settings: ModelSettings) -> torch.nn.Module:
     """The model before any checkpoint of this run is loaded: warm start or random init."""
     overrides = dict(settings.overrides)
@@ -53,8 +65,8 @@ def fresh_model(settings: ModelSettings) -> torch.nn.Module:
             return GBSWT5ForConditionalGeneration.from_pretrained(settings.init_from, **overrides)
         return GBSWT5ForConditionalGeneration.from_byt5(settings.init_from, **overrides)
     if settings.init_from is None:
-        return T5ForConditionalGeneration(_byt5_config(settings))
-    return T5ForConditionalGeneration.from_pretrained(settings.init_from, **overrides)
+        return _with_own_lm_head(T5ForConditionalGeneration(_byt5_config(settings)))
+    return _with_own_lm_head(T5ForConditionalGeneration.from_pretrained(settings.init_from, **overrides))
 
 
 def model_from_config_file(path: Path) -> torch.nn.Module:
@@ -62,7 +74,7 @@ def model_from_config_file(path: Path) -> torch.nn.Module:
     raw = json.loads(path.read_text(encoding="utf-8"))
     if raw.get("model_type") == "gbswt5":
         return GBSWT5ForConditionalGeneration(GBSWT5Config.from_dict(raw))
-    return T5ForConditionalGeneration(T5Config.from_dict(raw))
+    return _with_own_lm_head(T5ForConditionalGeneration(T5Config.from_dict(raw)))
 
 
 def save_model_config(model: torch.nn.Module, path: Path) -> None:

@@ -74,3 +74,19 @@ def test_cached_hub_gbswt5_checkpoint_is_recognised_offline(tmp_path):
     env.pop("HF_HUB_CACHE", None)
     result = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_plain_byt5_keeps_its_own_lm_head_through_save_and_rebuild(tmp_path):
+    """transformers 5 ties T5's lm_head to the byte table; a ByT5 run must not, or resuming and
+    exporting would load the trained output matrix over the embedding (or the reverse)."""
+    from pretrain.model_setup import MODEL_CONFIG_FILE, model_from_config_file, save_model_config
+
+    model = fresh_model(ModelSettings(type="byt5", preset="tiny"))
+    assert model.lm_head.weight is not model.shared.weight
+    with torch.no_grad():
+        model.lm_head.weight.add_(1.0)  # training makes the two matrices differ
+    save_model_config(model, tmp_path / MODEL_CONFIG_FILE)
+    rebuilt = model_from_config_file(tmp_path / MODEL_CONFIG_FILE)
+    rebuilt.load_state_dict(model.state_dict())
+    assert torch.equal(rebuilt.lm_head.weight, model.lm_head.weight)
+    assert torch.equal(rebuilt.shared.weight, model.shared.weight)
