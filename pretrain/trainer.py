@@ -28,7 +28,7 @@ from pretrain.data import ShardStream, validation_batches
 from pretrain.flops import device_peak_tflops, training_flops_per_example
 from pretrain.metrics import LOSS_CURVE_FILE, MetricsLogger, plot_loss_curve
 from pretrain.model_setup import MODEL_CONFIG_FILE, build_model, save_model_config
-from pretrain.modeling import GBSWT5ForConditionalGeneration
+from pretrain.modeling import GBSWT5ForConditionalGeneration, span_loss
 from pretrain.optim import build_optimizer, build_scheduler
 
 LOG = logging.getLogger(__name__)
@@ -187,9 +187,7 @@ class Trainer:
             return self.engine(**inputs, labels=labels).loss.float()
         # transformers' T5 has no z-loss and computes its loss in the model dtype; use the one
         # loss definition of this project (GBSWT5's) on its logits instead.
-        self.engine.module.config.z_loss = self.run.model.z_loss
-        logits = self.engine(**inputs).logits
-        return GBSWT5ForConditionalGeneration.loss(self.engine.module, logits, labels)
+        return span_loss(self.engine(**inputs).logits, labels, self.run.model.z_loss)
 
     def _agree(self, loss: torch.Tensor) -> tuple[float, bool, bool]:
         """(mean loss over ranks, any rank non-finite, any rank asked to stop)."""

@@ -298,6 +298,22 @@ class GBST(nn.Module):
         return mixed, group_counts > 0
 
 
+def span_loss(logits: torch.Tensor, labels: torch.Tensor, z_loss: float = 0.0) -> torch.Tensor:
+    """Token-mean cross entropy (labels -100 ignored) + z_loss * token-mean logsumexp(logits)^2.
+
+    Computed in float32 at least, whatever the model dtype. The training loop uses it for plain
+    ByT5 too, so both model types train on one loss definition.
+    """
+    logits = logits.to(torch.promote_types(logits.dtype, torch.float32)).view(-1, logits.shape[-1])
+    labels = labels.to(logits.device).view(-1)
+    loss = F.cross_entropy(logits, labels, ignore_index=-100)
+    if z_loss:
+        kept = labels != -100
+        log_z = torch.logsumexp(logits[kept], dim=-1)
+        loss = loss + z_loss * log_z.square().sum() / kept.sum().clamp(min=1)
+    return loss
+
+
 @dataclass
 class GBSWT5EncoderOutput(BaseModelOutput):
     """Encoder output plus the downsampled mask the decoder's cross-attention needs."""
@@ -484,18 +500,7 @@ class GBSWT5ForConditionalGeneration(GBSWT5PreTrainedModel, GenerationMixin):
         )
 
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Token-mean cross entropy (labels -100 ignored) + z_loss * token-mean logsumexp(logits)^2.
-
-        Computed in float32 at least, whatever the model dtype.
-        """
-        logits = logits.to(torch.promote_types(logits.dtype, torch.float32)).view(-1, logits.shape[-1])
-        labels = labels.to(logits.device).view(-1)
-        loss = F.cross_entropy(logits, labels, ignore_index=-100)
-        if self.config.z_loss:
-            kept = labels != -100
-            log_z = torch.logsumexp(logits[kept], dim=-1)
-            loss = loss + self.config.z_loss * log_z.square().sum() / kept.sum().clamp(min=1)
-        return loss
+        return span_loss(logits, labels, self.config.z_loss)
 
     def prepare_decoder_input_ids_from_labels(self, labels: torch.Tensor) -> torch.Tensor:
         return self._shift_right(labels)
