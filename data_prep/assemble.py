@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from data_prep.dedup import HashSet, first_occurrences
-from data_prep.pack import Packer
+from data_prep.pack import Chunks, Packer
 from data_prep.readers import Unit
 from data_prep.shards import ShardWriter
 from data_prep.spill import iter_doc_batches, load_index
@@ -96,8 +96,8 @@ def _validation_mask(hashes: np.ndarray, keep: np.ndarray, threshold: int, force
     return mask
 
 
-def _emit(writer: ShardWriter, chunks: list[bytes], source: str, stats: Counter, split: str) -> None:
-    if chunks:
+def _emit(writer: ShardWriter, chunks: Chunks, source: str, stats: Counter, split: str) -> None:
+    if len(chunks):
         writer.add(chunks, source)
         stats[f"chunks_{split}"] += len(chunks)
-        stats["bytes_out"] += sum(map(len, chunks))
+        stats["bytes_out"] += chunks.nbytes

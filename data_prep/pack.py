@@ -7,6 +7,8 @@ last at least 99% full.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 _SENTENCE_MARKS = b".?!"
 
 
@@ -37,6 +39,34 @@ def find_cut(buf: bytes | bytearray, start: int, chunk_bytes: int, window: int) 
     return cut
 
 
+@dataclass(frozen=True)
+class Chunks:
+    """Consecutive chunks kept as one buffer and their boundaries: chunk i is
+    `buffer[bounds[i]:bounds[i + 1]]`. The assembler and the shard writer pass these on without
+    making a bytes object per chunk (a 1 GB corpus is a million chunks)."""
+
+    buffer: bytes
+    bounds: list[int]
+
+    def __len__(self) -> int:
+        return len(self.bounds) - 1
+
+    @property
+    def nbytes(self) -> int:
+        return self.bounds[-1] - self.bounds[0]
+
+    def split(self, count: int) -> tuple[Chunks, Chunks]:
+        """(the first `count` chunks, the rest)."""
+        count = min(count, len(self))
+        return Chunks(self.buffer, self.bounds[:count + 1]), Chunks(self.buffer, self.bounds[count:])
+
+    def to_list(self) -> list[bytes]:
+        return [self.buffer[a:b] for a, b in zip(self.bounds, self.bounds[1:])]
+
+
+NO_CHUNKS = Chunks(b"", [0])
+
+
 class Packer:
     """Stateful packer of one stream (one split of one source)."""
 
@@ -49,23 +79,24 @@ class Packer:
         self._carry = b""
         self._started = False
 
-    def feed(self, docs: list[bytes]) -> list[bytes]:
+    def feed(self, docs: list[bytes]) -> Chunks:
         """Append documents; return the chunks that are now complete."""
         if not docs:
-            return []
-        joined = self.separator.join(docs)
-        buf = self._carry + self.separator + joined if self._started else joined
+            return NO_CHUNKS
+        # One join makes carry + separator + documents (a separate join and concatenation would
+        # copy every byte twice).
+        buf = self.separator.join([self._carry, *docs] if self._started else docs)
         self._started = True
-        chunks = []
+        bounds = [0]
         pos = 0
-        while len(buf) - pos > self.chunk_bytes:
-            cut = find_cut(buf, pos, self.chunk_bytes, self.window)
-            chunks.append(buf[pos:cut])
-            pos = cut
+        limit = len(buf) - self.chunk_bytes
+        while pos < limit:
+            pos = find_cut(buf, pos, self.chunk_bytes, self.window)
+            bounds.append(pos)
         self._carry = buf[pos:]
-        return chunks
+        return Chunks(buf, bounds)
 
-    def finish(self) -> list[bytes]:
+    def finish(self) -> Chunks:
         """The last, possibly short, chunk."""
         rest, self._carry = self._carry, b""
-        return [rest] if rest else []
+        return Chunks(rest, [0, len(rest)]) if rest else NO_CHUNKS

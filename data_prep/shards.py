@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from data_prep.atomic import write_json
+from data_prep.pack import Chunks
 
 FEATURES = {"chunk": {"dtype": "binary", "_type": "Value"}, "source": {"dtype": "string", "_type": "Value"}}
 SCHEMA = pa.schema([("chunk", pa.binary()), ("source", pa.string())],
@@ -34,12 +35,30 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _binary_array(values: list[bytes], kind: pa.DataType) -> pa.Array:
-    """Arrow binary/string array straight from buffers: pa.array() on Python objects costs more
-    and, on first use, imports pandas (about 0.7 s)."""
-    offsets = np.zeros(len(values) + 1, dtype=np.int32)
-    np.cumsum([len(v) for v in values], out=offsets[1:])
-    return pa.Array.from_buffers(kind, len(values), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(values))])
+def _binary_array(kind: pa.DataType, buffer: bytes, offsets: np.ndarray) -> pa.Array:
+    """Arrow binary/string array straight from a buffer and int32 offsets starting at 0: no Python
+    object per row (pa.array() on a list also imports pandas on first use, about 0.7 s)."""
+    return pa.Array.from_buffers(kind, len(offsets) - 1, [None, pa.py_buffer(offsets), pa.py_buffer(buffer)])
+
+
+def _chunk_column(pieces: list[Chunks]) -> pa.Array:
+    lengths = np.concatenate([np.diff(np.asarray(piece.bounds, dtype=np.int64)) for piece in pieces])
+    views = [memoryview(piece.buffer)[piece.bounds[0]:piece.bounds[-1]] for piece in pieces]
+    # One piece (one packer batch, the common case) is passed on without a copy.
+    return _binary_array(pa.binary(), views[0] if len(views) == 1 else b"".join(views), _offsets(lengths))
+
+
+def _source_column(pieces: list[Chunks], sources: list[bytes]) -> pa.Array:
+    counts = [len(piece) for piece in pieces]
+    lengths = np.repeat([len(source) for source in sources], counts)
+    return _binary_array(pa.string(), b"".join(source * count for source, count in zip(sources, counts)),
+                         _offsets(lengths))
+
+
+def _offsets(lengths: np.ndarray) -> np.ndarray:
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    return offsets
 
 
 def write_split_metadata(directory: Path, shards: list[dict]) -> None:
@@ -84,19 +103,21 @@ class ShardWriter:
         self._writer: pa.RecordBatchStreamWriter | None = None
         self._rows_in_shard = 0
         self._bytes_in_shard = 0
-        self._chunks: list[bytes] = []
+        self._pieces: list[Chunks] = []  # rows not yet written, with their sources
         self._sources: list[bytes] = []
+        self._pending_rows = 0
 
-    def add(self, chunks: list[bytes], source: str) -> None:
+    def add(self, chunks: Chunks, source: str) -> None:
         encoded_source = source.encode("utf-8")
-        while chunks:
-            room = self.shard_rows - self._rows_in_shard - len(self._chunks)
-            taken, chunks = chunks[:room], chunks[room:]
-            self._chunks += taken
-            self._sources += [encoded_source] * len(taken)
+        while len(chunks):
+            room = self.shard_rows - self._rows_in_shard - self._pending_rows
+            taken, chunks = chunks.split(room)
+            self._pieces.append(taken)
+            self._sources.append(encoded_source)
+            self._pending_rows += len(taken)
             if len(taken) == room:
                 self.end_shard()
-            elif len(self._chunks) >= _BATCH_ROWS:
+            elif self._pending_rows >= _BATCH_ROWS:
                 self._write_batch()
 
     def end_shard(self) -> None:
@@ -133,13 +154,13 @@ class ShardWriter:
         self._writer = pa.ipc.new_stream(self._sink, SCHEMA)
 
     def _write_batch(self) -> None:
-        if not self._chunks:
+        if not self._pending_rows:
             return
         if self._writer is None:
             self._open()
-        batch = pa.record_batch([_binary_array(self._chunks, pa.binary()), _binary_array(self._sources, pa.string())],
-                                 schema=SCHEMA)
+        batch = pa.record_batch([_chunk_column(self._pieces), _source_column(self._pieces, self._sources)],
+                                schema=SCHEMA)
         self._writer.write_batch(batch)
-        self._rows_in_shard += len(self._chunks)
-        self._bytes_in_shard += sum(map(len, self._chunks))
-        self._chunks, self._sources = [], []
+        self._rows_in_shard += self._pending_rows
+        self._bytes_in_shard += sum(piece.nbytes for piece in self._pieces)
+        self._pieces, self._sources, self._pending_rows = [], [], 0

@@ -101,8 +101,8 @@ def test_packer_invariants(docs, size, window, separator):
     encoded = [d.encode() for d in docs]
     chunks = []
     for i in range(0, len(encoded), 7):  # feeding in batches must not change anything
-        chunks += packer.feed(encoded[i:i + 7])
-    chunks += packer.finish()
+        chunks += packer.feed(encoded[i:i + 7]).to_list()
+    chunks += packer.finish().to_list()
     assert b"".join(chunks) == separator.join(encoded)  # lossless, in order
     slack = max(packer.window, 3)
     for i, chunk in enumerate(chunks):

@@ -4,15 +4,25 @@ from __future__ import annotations
 import datasets
 import pyarrow as pa
 
+from data_prep.pack import Chunks
 from data_prep.shards import ShardWriter, sha256_file
+
+
+def chunks_of(rows: list[bytes], lead: bytes = b"") -> Chunks:
+    """`rows` laid out in one buffer after `lead` (bytes that belong to no chunk, as a packer's
+    buffer starts with bytes of an earlier batch only when a Chunks was split)."""
+    bounds = [len(lead)]
+    for row in rows:
+        bounds.append(bounds[-1] + len(row))
+    return Chunks(lead + b"".join(rows), bounds)
 
 
 def test_shard_boundaries_and_layout(tmp_path):
     writer = ShardWriter(tmp_path / "train", shard_rows=3)
-    writer.add([f"청크 {i}".encode() for i in range(10)], "a")
-    writer.add([b"x", b"y"], "b")
+    writer.add(chunks_of([f"청크 {i}".encode() for i in range(10)], lead="앞".encode()), "a")
+    writer.add(chunks_of([b"x", b"y"]), "b")
     writer.end_shard()  # a source's short final chunk ends its shard
-    writer.add([b"z"], "c")
+    writer.add(chunks_of([b"z"]), "c")
     shards = writer.finish()
     assert [s["rows"] for s in shards] == [3, 3, 3, 3, 1]
     assert [s["file"] for s in shards] == [f"data-{i:05d}-of-00005.arrow" for i in range(5)]

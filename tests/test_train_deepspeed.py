@@ -38,7 +38,8 @@ def constitution_text() -> str:
 def packed_chunks(text: str) -> list[bytes]:
     """The text's lines packed into CHUNK_BYTES-byte chunks as `python -m data_prep` packs them."""
     packer = Packer(CHUNK_BYTES)
-    return packer.feed([line.strip().encode() for line in text.splitlines() if line.strip()]) + packer.finish()
+    chunks = packer.feed([line.strip().encode() for line in text.splitlines() if line.strip()])
+    return chunks.to_list() + packer.finish().to_list()
 
 
 @pytest.fixture(scope="module")
