@@ -37,6 +37,20 @@ def _single_process_defaults() -> None:
                           MASTER_PORT=str(_free_port()))
 
 
+def _unlink_cpu_allreduce_segment(rank: int) -> None:
+    """DeepSpeed's shared-memory allreduce on CPU (ops/csrc/cpu/comm/shm.cpp) gives each rank a
+    66 MB /dev/shm segment and never unlinks it: every CPU run left one per rank behind (14 GB of
+    RAM after a day of test runs here). Once every rank has mapped every segment, which the
+    barrier guarantees, the name is no longer needed; unlinking it now lets the memory go when the
+    processes end, however they end."""
+    import torch.distributed as dist
+
+    dist.barrier()
+    name = "_".join(["deepspeed_allreduce_buffer", str(os.getuid()), os.environ.get("MASTER_ADDR", ""),
+                     os.environ.get("MASTER_PORT", ""), str(rank)])
+    Path("/dev/shm", name).unlink(missing_ok=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     _single_process_defaults()
     rank = int(os.environ["RANK"])
@@ -62,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     from deepspeed.accelerator import get_accelerator
 
     get_accelerator().set_device(int(os.environ["LOCAL_RANK"]))
+    if get_accelerator().device_name() == "cpu":
+        _unlink_cpu_allreduce_segment(rank)
     try:
         trainer = Trainer(config, shards)
     except ResumeError as exc:

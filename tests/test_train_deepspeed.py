@@ -69,9 +69,11 @@ def run_args(shards: Path, out: Path, *settings: str, steps: int) -> list[str]:
 def launch(args: list[str], log: Path, *, ranks: int = 1, faults: dict[str, str] | None = None,
            env: dict[str, str] | None = None) -> int:
     """Run `deepspeed --num_gpus N tests/fault_entry.py ARGS` in its own process group; wait until
-    every process of the group (launcher and ranks) has exited. Returns the launcher's exit code."""
+    every process of the group (launcher and ranks) has exited. Returns the launcher's exit code.
+    Checks that the run left no DeepSpeed shared-memory segment behind in /dev/shm."""
     environ = {**os.environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1", **(env or {}), **(faults or {})}
-    cmd = [str(DEEPSPEED), "--num_gpus", str(ranks), "--master_port", str(_free_port()),
+    port = _free_port()
+    cmd = [str(DEEPSPEED), "--num_gpus", str(ranks), "--master_port", str(port),
            str(REPO / "tests" / "fault_entry.py"), *args]
     with log.open("w") as handle:
         proc = subprocess.Popen(cmd, cwd=REPO, env=environ, stdout=handle, stderr=subprocess.STDOUT,
@@ -90,6 +92,8 @@ def launch(args: list[str], log: Path, *, ranks: int = 1, faults: dict[str, str]
                 os.killpg(proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+    left = sorted(p.name for p in Path("/dev/shm").glob(f"deepspeed_allreduce_buffer_*_{port}_*"))
+    assert not left, f"the run left shared memory behind: {left}"
     return code
 
 
