@@ -5,8 +5,6 @@ import logging
 import sys
 import time
 
-from tqdm import tqdm
-
 log = logging.getLogger("data_prep")
 
 
@@ -16,7 +14,7 @@ class Progress:
         self.description = description
         self.interval_s = interval_s
         self._tty = sys.stderr.isatty() if tty is None else tty
-        self._bar = tqdm(total=total_bytes, unit="B", unit_scale=True, desc=description,
+        self._bar = _tqdm()(total=total_bytes, unit="B", unit_scale=True, desc=description,
                          file=sys.stderr) if self._tty else None
         self._done = 0
         self._docs = 0
@@ -39,3 +37,11 @@ class Progress:
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
+
+
+def _tqdm():
+    """tqdm, imported only for a terminal: its import (about 70 ms, most of it reading package
+    metadata) is serial start-up time that batch jobs, with plain log lines, need not pay."""
+    from tqdm import tqdm
+
+    return tqdm
