@@ -5,7 +5,8 @@
 2. content of the first 64 KiB (decompressed): `<doc` -> wikiextractor; `<mediawiki`/`<?xml` -> wiki-xml;
    JSON with "namespace" and "title" keys -> namuwiki; JSON with "document" and
    "paragraph"/"utterance"/"sentence" -> modu; a first line that is a whole JSON object -> jsonl;
-   other JSON (starting with `{` or `[`) -> aihub; NUL bytes -> unknown (binary);
+   other JSON (starting with `{` or `[`) -> aihub; more than 1/8 NUL bytes in the first 4 KiB ->
+   unknown (binary);
 3. anything else is text.
 """
 from __future__ import annotations
@@ -16,6 +17,9 @@ from data_prep.readers.compression import strip_compression_suffix
 
 FORMATS = ("jsonl", "text", "modu", "wiki-xml", "wikiextractor", "namuwiki", "aihub", "parquet", "arrow")
 SNIFF_BYTES = 1 << 16
+# Binary files show themselves at once; text with stray NULs (which the cleaner removes and
+# counts) must not be rejected for NULs spread over the whole sniffed head.
+_BINARY_WINDOW = 4096
 _BY_SUFFIX = {".parquet": "parquet", ".arrow": "arrow", ".feather": "arrow", ".xml": "wiki-xml",
               ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
@@ -37,7 +41,8 @@ def detect_format(name: str, head: bytes) -> str:
         return "wiki-xml"
     if body[:1] in (b"{", b"["):
         return _json_kind(body)
-    if b"\x00" in head[:4096] and head.count(b"\x00") > len(head[:4096]) // 8:
+    window = head[:_BINARY_WINDOW]
+    if window.count(b"\x00") > len(window) // 8:
         raise UnknownFormat(f"{name}: looks binary and matches no known format; pass --format ({', '.join(FORMATS)})")
     return "text"
 
