@@ -26,9 +26,9 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from pretrain.collator import SpanCorruptionCollator, keyed_hash, pad_rows, seed_key, splitmix64, to_tensors
+from pretrain.config import read_manifest
 
 STATE_VERSION = 1
-FORMAT_VERSION = 1
 _MIX_STREAM, _PASS_STREAM, _VALIDATION_STREAM = 1, 2, 3
 _FEISTEL_ROUNDS = 4
 PLAN_WINDOW = 64  # batches planned per call
@@ -82,7 +82,7 @@ class ShardIndex:
     def __init__(self, dirs: Sequence[str | os.PathLike], split: str) -> None:
         self.dirs = [Path(d) for d in dirs]
         self.split = split
-        self.chunk_bytes = [self._manifest(d)["chunk_bytes"] for d in self.dirs]
+        self.chunk_bytes = [read_manifest(d, f"shard directory {d}")["chunk_bytes"] for d in self.dirs]
         self._bytes: list[np.ndarray] = []  # per file: the mapped file as uint8
         self._offsets: list[np.ndarray] = []  # per file: the same mapping as the offsets' integer type
         batches: list[tuple[int, int, int, int]] = []  # (rows, file, first offset element, data byte position)
@@ -98,19 +98,6 @@ class ShardIndex:
         self._offset_pos = np.array([b[2] for b in batches], dtype=np.int64)
         self._data_pos = np.array([b[3] for b in batches], dtype=np.int64)
         self.dir_first_row = np.concatenate([[0], np.cumsum(self.rows)]).astype(np.int64)
-
-    @staticmethod
-    def _manifest(directory: Path) -> dict:
-        path = directory / "manifest.json"
-        try:
-            manifest = json.loads(path.read_text())
-        except (OSError, ValueError) as err:
-            raise ValueError(f"{path}: cannot read the shard manifest ({err})") from err
-        if manifest.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"{path}: format_version {manifest.get('format_version')!r}, expected {FORMAT_VERSION}")
-        if not isinstance(manifest.get("chunk_bytes"), int) or manifest["chunk_bytes"] < 1:
-            raise ValueError(f"{path}: chunk_bytes must be a positive integer, got {manifest.get('chunk_bytes')!r}")
-        return manifest
 
     @staticmethod
     def _data_files(split_dir: Path) -> list[str]:
