@@ -11,7 +11,7 @@ from __future__ import annotations
 import glob
 import re
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from data_prep.problems import Problems
@@ -71,11 +71,11 @@ def _hidden(path: Path, root: Path) -> bool:
 def plan_units(specs: list[InputSpec], fmt: str | None, text_mode: str, unit_bytes: int,
                problems: Problems) -> list[Unit]:
     """Every unit of every input, in input order; unreadable archives are reported and skipped."""
-    pending: list[tuple] = []
+    pending: list[Unit] = []
     for spec in specs:
         for path in expand(spec.pattern):
             pending.extend(_file_units(path, spec.source, fmt, text_mode, unit_bytes, problems))
-    return [Unit(i, *fields) for i, fields in enumerate(pending)]
+    return [replace(unit, index=i) for i, unit in enumerate(pending)]
 
 
 def _file_units(path: Path, source: str, fmt: str | None, text_mode: str, unit_bytes: int,
@@ -92,9 +92,9 @@ def _file_units(path: Path, source: str, fmt: str | None, text_mode: str, unit_b
     size = path.stat().st_size
     splittable = kind in LINE_FORMATS and (kind == "jsonl" or text_mode == "line") and compression_of(magic) is None
     if not splittable or size <= unit_bytes:
-        return [(str(path), source, kind, size)]
-    return [(str(path), source, kind, min(unit_bytes, size - start), None, start, min(start + unit_bytes, size))
-            for start in range(0, size, unit_bytes)]
+        return [Unit(-1, str(path), source, kind, size)]
+    return [Unit(-1, str(path), source, kind, min(unit_bytes, size - start), start=start,
+                 end=min(start + unit_bytes, size)) for start in range(0, size, unit_bytes)]
 
 
 def _sniff(path: Path) -> bytes:
@@ -105,7 +105,7 @@ def _sniff(path: Path) -> bytes:
             return b""
 
 
-def _zip_units(path: Path, source: str, fmt: str | None, problems: Problems) -> list[tuple]:
+def _zip_units(path: Path, source: str, fmt: str | None, problems: Problems) -> list[Unit]:
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as err:
@@ -126,7 +126,7 @@ def _zip_units(path: Path, source: str, fmt: str | None, problems: Problems) -> 
                 problems.report("truncated_archive", f"{path}::{info.filename}", f"unreadable member ({err}); skipped")
                 continue
             kind = fmt or detect_format(info.filename, member_head)
-            units.append((str(path), source, kind, info.compress_size, info.filename))
+            units.append(Unit(-1, str(path), source, kind, info.compress_size, member=info.filename))
     return units
 
 
