@@ -21,29 +21,23 @@ INIT_FROM="${INIT_FROM:-none}"
 WORK="${WORK:-$(mktemp -d)}"
 cd "$ROOT"
 
-# Synthetic shards: random Hangul syllables and spaces, chunks as long as the input length allows.
-"$PY" - "$WORK/shards" "$INPUT_LENGTH" "$MICRO" <<'PYEOF'
-import json, sys
-from pathlib import Path
+# Synthetic Korean text (random syllables and spaces, one document per line), packed by the
+# real pipeline into chunks whose span-corrupted inputs are INPUT_LENGTH ids.
+mkdir -p "$WORK"
+"$PY" - "$WORK/synthetic.txt" "$INPUT_LENGTH" "$MICRO" <<'PYEOF'
+import sys
 import numpy as np
-from datasets import Dataset, Features, Value
 from pretrain.byte_vocab import raw_length_for_inputs
 
-out, input_length, micro = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-chunk_bytes = raw_length_for_inputs(input_length)
+path, input_length, micro = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 rng = np.random.default_rng(0)
-
-def chunk() -> bytes:
-    chars = np.where(rng.random(chunk_bytes) < 0.2, 0x20, rng.integers(0xAC00, 0xD7A4, chunk_bytes))
-    data = "".join(map(chr, chars)).encode()[:chunk_bytes]
-    return data.decode("utf-8", errors="ignore").encode()  # never end inside a character
-
-features = Features({"chunk": Value("binary"), "source": Value("string")})
-for split, rows in (("train", 64 * micro), ("validation", 0)):
-    chunks = [chunk() for _ in range(rows)]
-    Dataset.from_dict({"chunk": chunks, "source": ["synthetic"] * rows}, features=features).save_to_disk(str(out / split))
-(out / "manifest.json").write_text(json.dumps({"format_version": 1, "chunk_bytes": chunk_bytes}))
+count = 64 * micro * raw_length_for_inputs(input_length) // 2  # characters: 64 micro-batches of chunks, and some
+chars = np.where(rng.random(count) < 0.2, 0x20, rng.integers(0xAC00, 0xD7A4, count))
+text = "".join(map(chr, chars))
+with open(path, "w", encoding="utf-8") as out:
+    out.writelines(text[i:i + 100] + "\n" for i in range(0, len(text), 100))
 PYEOF
+"$PY" -m data_prep "synthetic=$WORK/synthetic.txt" -o "$WORK/shards" --input-length "$INPUT_LENGTH" --val-docs 0
 
 "$DEEPSPEED" --num_gpus 1 launch/pretrain.py --config "$CONFIG" --data "$WORK/shards" --output_dir "$WORK/run" \
   --max_steps "$STEPS" --init_from "$INIT_FROM" \
