@@ -8,15 +8,23 @@ tree) are measured, since the machine may be shared. Every pipeline runs --repea
 interleaved, and the fastest run of each counts: other jobs on a shared machine only ever slow a
 run down, so the best of several is the closest to the pipeline's own speed.
 
-    .venv/bin/python bench/bench_data_prep.py [--mb 128] [--repeat 3] [--workdir DIR]
+Each corpus size is its own table. A run pays about 0.2 s of start-up (interpreter and imports)
+in one process whatever --workers is; at 128 MB that is a tenth of a one-worker run, so scaling
+is also shown on a bigger corpus, closer to a real job. Last, the assembler (dedup, packing,
+shard writing: the main process's share, which caps how many workers pay off) is timed alone
+on the spills of a finished run.
+
+    .venv/bin/python bench/bench_data_prep.py [--mb 128 512] [--repeat 3] [--workdir DIR]
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,7 +33,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from data_prep.sample import konlpy_corpus_dir  # noqa: E402
+from data_prep.assemble import PackOptions, assemble, validation_threshold  # noqa: E402
+from data_prep.manifest import MANIFEST  # noqa: E402
+from data_prep.readers import Unit  # noqa: E402
+from data_prep.sample import sample_paragraphs  # noqa: E402
 
 CORPORA = REPO.parent / "shared" / "corpora"
 
@@ -47,9 +58,7 @@ ds.save_to_disk(out)
 
 
 def paragraphs() -> list[str]:
-    texts = []
-    for path in sorted(konlpy_corpus_dir().rglob("*.txt")):
-        texts += path.read_text("utf-8").split("\n\n")
+    texts = sample_paragraphs(min_chars=30)
     if CORPORA.is_dir():
         for path in sorted((CORPORA / "boddari").glob("*.txt")):
             texts += path.read_text("utf-8").split("\n\n")
@@ -83,25 +92,18 @@ def timed(cmd: list[str]) -> tuple[float, float]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--mb", type=int, default=128)
-    parser.add_argument("--repeat", type=int, default=3, help="runs per pipeline; the fastest counts")
-    parser.add_argument("--workdir", type=Path)
-    args = parser.parse_args()
-    work = Path(args.workdir or tempfile.mkdtemp(prefix="bench_data_prep_"))
-    work.mkdir(parents=True, exist_ok=True)
-    corpus = work / "corpus.jsonl"
-    size = synthesise(corpus, args.mb)
-    mb = size / 1e6
-    print(f"corpus: {mb:.1f} MB JSONL of real Korean paragraphs ({corpus})")
+def compare(work: Path, megabytes: int, repeat: int) -> None:
+    """One table: data_prep with 1 and 2 workers and the datasets pipeline on one corpus."""
+    corpus = work / f"corpus{megabytes}.jsonl"
+    mb = synthesise(corpus, megabytes) / 1e6
+    print(f"\ncorpus: {mb:.1f} MB JSONL of real Korean paragraphs ({corpus})")
     commands = {f"data_prep --workers {workers}": [sys.executable, "-m", "data_prep", str(corpus), "-o",
                                                    str(work / f"prep{workers}"), "--workers", str(workers)]
                 for workers in (1, 2)}
     commands["datasets pipeline"] = [sys.executable, "-c", DATASETS_PIPELINE, str(corpus), str(work / "hf"),
                                      str(work / "hf_cache"), "1024"]
     runs: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
-    for _ in range(args.repeat):
+    for _ in range(repeat):
         for name, cmd in commands.items():
             for output in (work / "prep1", work / "prep2", work / "hf", work / "hf_cache"):
                 shutil.rmtree(output, ignore_errors=True)
@@ -113,6 +115,56 @@ def main() -> None:
     one, two, hf = (results[k] for k in ("data_prep --workers 1", "data_prep --workers 2", "datasets pipeline"))
     print(f"speed-up vs datasets (1 worker, wall): {hf[0] / one[0]:.1f}x   (CPU: {hf[1] / one[1]:.1f}x)")
     print(f"scaling 1 -> 2 workers (wall): {one[0] / two[0]:.2f}x")
+    # The machine's speed drifts over minutes; a round's two runs are seconds apart, so the
+    # ratio within each round is a steadier figure than a ratio of bests from different rounds.
+    rounds = sorted(w1[0] / w2[0] for w1, w2 in zip(runs["data_prep --workers 1"], runs["data_prep --workers 2"]))
+    print(f"scaling per round: median {statistics.median(rounds):.2f}x, "
+          f"range {rounds[0]:.2f}-{rounds[-1]:.2f}x over {len(rounds)} rounds")
+    corpus.unlink()
+
+
+def startup_seconds(repeat: int) -> float:
+    """Wall time of `python -m data_prep --help`: the interpreter and the imports."""
+    return min(timed([sys.executable, "-m", "data_prep", "--help"])[0] for _ in range(repeat))
+
+
+def assembler_rate(work: Path, megabytes: int, repeat: int) -> tuple[float, float]:
+    """(MB/s of the assembler alone, MB/s of a one-worker run) on a `megabytes` corpus."""
+    corpus, out = work / "assembler.jsonl", work / "assembler"
+    mb = synthesise(corpus, megabytes) / 1e6
+    shutil.rmtree(out, ignore_errors=True)
+    wall, _ = timed([sys.executable, "-m", "data_prep", str(corpus), "-o", str(out), "--keep-work"])
+    manifest = json.loads((out / MANIFEST).read_text("utf-8"))
+    units = [Unit(i, u["path"], u["source"], u["format"], u["bytes"], u["member"], *(u["range"] or (None, None)))
+             for i, u in enumerate(manifest["inputs"])]
+    options = PackOptions(manifest["chunk_bytes"], manifest["cut_window"], manifest["separator"].encode("utf-8"),
+                          manifest["options"]["val_fraction"])
+    best = math.inf
+    for _ in range(repeat):
+        stage = work / "assembler_stage"
+        shutil.rmtree(stage, ignore_errors=True)
+        start = time.perf_counter()
+        assemble(units, out / ".work", stage, options, validation_threshold(options, lambda: None))
+        best = min(best, time.perf_counter() - start)
+    corpus.unlink()
+    return mb / best, mb / wall
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mb", type=int, nargs="+", default=[128, 512], help="corpus sizes, one table each")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per pipeline; the fastest counts")
+    parser.add_argument("--workdir", type=Path)
+    args = parser.parse_args()
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="bench_data_prep_"))
+    work.mkdir(parents=True, exist_ok=True)
+    print(f"start-up (python -m data_prep --help): {startup_seconds(args.repeat):.2f} s")
+    for megabytes in args.mb:
+        compare(work, megabytes, args.repeat)
+    assembler, one_worker = assembler_rate(work, min(args.mb), args.repeat)
+    print(f"\nassembler alone (dedup, packing, shard writing in the main process): {assembler:.0f} MB/s, "
+          f"{assembler / one_worker:.1f}x a one-worker run ({one_worker:.1f} MB/s): more workers than that "
+          "wait for it")
     if args.workdir is None:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -23,3 +23,12 @@ def sample_inputs() -> list[str]:
     """`NAME=PATH` input arguments for the sample, one source per corpus."""
     corpus = konlpy_corpus_dir()
     return [f"{name}={corpus / name}" for name in SAMPLE_SOURCES]
+
+
+def sample_paragraphs(min_chars: int = 20) -> list[str]:
+    """The sample's blank-line-separated paragraphs longer than `min_chars`, stripped: real Korean
+    text from which tests and benchmarks synthesise corpora."""
+    paragraphs = []
+    for path in sorted(konlpy_corpus_dir().rglob("*.txt")):
+        paragraphs += [p.strip() for p in path.read_text("utf-8").split("\n\n")]
+    return [p for p in paragraphs if len(p) > min_chars]

@@ -21,7 +21,7 @@ import pytest
 from data_prep.cli import main
 from data_prep.manifest import MANIFEST
 from data_prep.progress import Progress
-from data_prep.sample import konlpy_corpus_dir
+from data_prep.sample import konlpy_corpus_dir, sample_paragraphs
 from data_prep.shards import sha256_file
 from pretrain.byte_vocab import raw_length_for_inputs
 
@@ -29,18 +29,10 @@ REPO = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 
 
-def sample_blocks() -> list[str]:
-    corpus = konlpy_corpus_dir()
-    blocks = []
-    for path in sorted(corpus.rglob("*.txt")):
-        blocks += [b.strip() for b in path.read_text("utf-8").split("\n\n") if len(b.strip()) > 20]
-    return blocks
-
-
 def write_corpus(directory: Path, files: int = 3, docs_per_file: int = 150, seed: int = 0) -> Path:
     """JSONL files of unique documents made of real Korean paragraphs."""
     rng = random.Random(seed)
-    blocks = sample_blocks()
+    blocks = sample_paragraphs()
     directory.mkdir(parents=True, exist_ok=True)
     for f in range(files):
         with open(directory / f"part{f}.jsonl", "w", encoding="utf-8") as out:
