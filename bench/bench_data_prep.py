@@ -4,9 +4,11 @@ same >= 100 MB Korean JSONL corpus, side by side in one run.
 The corpus is synthesised from real Korean text (the konlpy sample, plus ../shared/corpora when
 present): each document is a random run of real paragraphs under a unique header line, so dedup
 keeps it. Both pipelines run as fresh processes; wall time and CPU time (user+sys of the process
-tree) are measured, since the machine may be shared. Every pipeline runs --repeat times, the runs
-interleaved, and the fastest run of each counts: other jobs on a shared machine only ever slow a
-run down, so the best of several is the closest to the pipeline's own speed.
+tree) are measured, since the machine may be shared. data_prep runs --repeat times with each
+worker count (which goes first alternates), the datasets pipeline --baseline-repeat times (its
+margin is wide and a run takes minutes), the runs interleaved; the fastest run of each counts:
+other jobs on a shared machine only ever slow a run down, so the best of several is the closest
+to the pipeline's own speed.
 
 Each corpus size is its own table. A run pays about 0.2 s of start-up (interpreter and imports)
 in one process whatever --workers is; at 128 MB that is a tenth of a one-worker run, so scaling
@@ -14,7 +16,7 @@ is also shown on a bigger corpus, closer to a real job. Last, the assembler (ded
 shard writing: the main process's share, which caps how many workers pay off) is timed alone
 on the spills of a finished run.
 
-    .venv/bin/python bench/bench_data_prep.py [--mb 128 512] [--repeat 3] [--workdir DIR]
+    .venv/bin/python bench/bench_data_prep.py [--mb 128 512] [--repeat 9] [--baseline-repeat 2] [--workdir DIR]
 """
 from __future__ import annotations
 
@@ -92,7 +94,7 @@ def timed(cmd: list[str]) -> tuple[float, float]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def compare(work: Path, megabytes: int, repeat: int) -> None:
+def compare(work: Path, megabytes: int, repeat: int, baseline_repeat: int) -> None:
     """One table: data_prep with 1 and 2 workers and the datasets pipeline on one corpus."""
     corpus = work / f"corpus{megabytes}.jsonl"
     mb = synthesise(corpus, megabytes) / 1e6
@@ -103,11 +105,13 @@ def compare(work: Path, megabytes: int, repeat: int) -> None:
     commands["datasets pipeline"] = [sys.executable, "-c", DATASETS_PIPELINE, str(corpus), str(work / "hf"),
                                      str(work / "hf_cache"), "1024"]
     runs: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
-    for _ in range(repeat):
-        for name, cmd in commands.items():
+    for round_ in range(max(repeat, baseline_repeat)):
+        order = ["data_prep --workers 1", "data_prep --workers 2"][::1 if round_ % 2 == 0 else -1]
+        names = (order if round_ < repeat else []) + (["datasets pipeline"] if round_ < baseline_repeat else [])
+        for name in names:
             for output in (work / "prep1", work / "prep2", work / "hf", work / "hf_cache"):
                 shutil.rmtree(output, ignore_errors=True)
-            runs[name].append(timed(cmd))
+            runs[name].append(timed(commands[name]))
     results = {name: min(times) for name, times in runs.items()}
     print(f"{'pipeline':<24} {'wall s':>8} {'MB/s':>8} {'CPU s':>8} {'MB/CPU-s':>9}")
     for name, (wall, cpu) in results.items():
@@ -115,8 +119,8 @@ def compare(work: Path, megabytes: int, repeat: int) -> None:
     one, two, hf = (results[k] for k in ("data_prep --workers 1", "data_prep --workers 2", "datasets pipeline"))
     print(f"speed-up vs datasets (1 worker, wall): {hf[0] / one[0]:.1f}x   (CPU: {hf[1] / one[1]:.1f}x)")
     print(f"scaling 1 -> 2 workers (wall): {one[0] / two[0]:.2f}x")
-    # The machine's speed drifts over minutes; a round's two runs are seconds apart, so the
-    # ratio within each round is a steadier figure than a ratio of bests from different rounds.
+    # The machine's speed drifts over minutes: the ratios of single rounds show how far that moves
+    # one measurement.
     rounds = sorted(w1[0] / w2[0] for w1, w2 in zip(runs["data_prep --workers 1"], runs["data_prep --workers 2"]))
     print(f"scaling per round: median {statistics.median(rounds):.2f}x, "
           f"range {rounds[0]:.2f}-{rounds[-1]:.2f}x over {len(rounds)} rounds")
@@ -153,14 +157,15 @@ def assembler_rate(work: Path, megabytes: int, repeat: int) -> tuple[float, floa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mb", type=int, nargs="+", default=[128, 512], help="corpus sizes, one table each")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per pipeline; the fastest counts")
+    parser.add_argument("--repeat", type=int, default=9, help="data_prep runs per worker count; the fastest counts")
+    parser.add_argument("--baseline-repeat", type=int, default=2, help="datasets pipeline runs; the fastest counts")
     parser.add_argument("--workdir", type=Path)
     args = parser.parse_args()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="bench_data_prep_"))
     work.mkdir(parents=True, exist_ok=True)
     print(f"start-up (python -m data_prep --help): {startup_seconds(args.repeat):.2f} s")
     for megabytes in args.mb:
-        compare(work, megabytes, args.repeat)
+        compare(work, megabytes, args.repeat, args.baseline_repeat)
     assembler, one_worker = assembler_rate(work, min(args.mb), args.repeat)
     print(f"\nassembler alone (dedup, packing, shard writing in the main process): {assembler:.0f} MB/s, "
           f"{assembler / one_worker:.1f}x a one-worker run ({one_worker:.1f} MB/s): more workers than that "
