@@ -1,6 +1,6 @@
 """Phase 2, in the main process: dedup, validation draw, packing and shard writing, in unit order.
 
-It reads only the spills (330-420 MB/s alone, bench/bench_data_prep.py: about 7-8 workers' worth),
+It reads only the spills (330-500 MB/s alone in bench/bench_data_prep.py, 7-10 workers' worth),
 overlapping the workers' extraction, and simply restarts from the spills if killed: its output is
 a pure function of the spills.
 """

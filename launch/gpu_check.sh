@@ -31,7 +31,7 @@ from pretrain.byte_vocab import raw_length_for_inputs
 
 path, input_length, micro = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 rng = np.random.default_rng(0)
-count = 64 * micro * raw_length_for_inputs(input_length) // 2  # characters: 64 micro-batches of chunks, and some
+count = 64 * micro * raw_length_for_inputs(input_length) // 2  # ~2.6 bytes a character: 64 micro-batches, with room
 chars = np.where(rng.random(count) < 0.2, 0x20, rng.integers(0xAC00, 0xD7A4, count))
 text = "".join(map(chr, chars))
 with open(path, "w", encoding="utf-8") as out:

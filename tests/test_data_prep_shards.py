@@ -9,8 +9,8 @@ from data_prep.shards import ShardWriter, sha256_file
 
 
 def chunks_of(rows: list[bytes], lead: bytes = b"") -> Chunks:
-    """`rows` laid out in one buffer after `lead` (bytes that belong to no chunk, as a packer's
-    buffer starts with bytes of an earlier batch only when a Chunks was split)."""
+    """`rows` laid out in one buffer after `lead`, bytes outside every chunk (the second part of a
+    split Chunks starts that way)."""
     bounds = [len(lead)]
     for row in rows:
         bounds.append(bounds[-1] + len(row))
