@@ -13,7 +13,7 @@ from transformers import PretrainedConfig, T5Config, T5ForConditionalGeneration
 
 from data_prep.atomic import write_bytes
 from pretrain.config import ModelSettings
-from pretrain.modeling import GBSWT5Config, GBSWT5ForConditionalGeneration
+from pretrain.modeling import GBSWT5Config, GBSWT5ForConditionalGeneration, load_t5
 
 MODEL_CONFIG_FILE = "model_config.json"
 # GBST parameters frozen by `freeze_gbst` (ETRI's model card: the GBST block of the encoder);
@@ -66,7 +66,7 @@ def fresh_model(settings: ModelSettings) -> torch.nn.Module:
         return GBSWT5ForConditionalGeneration.from_byt5(settings.init_from, **overrides)
     if settings.init_from is None:
         return _with_own_lm_head(T5ForConditionalGeneration(_byt5_config(settings)))
-    return _with_own_lm_head(T5ForConditionalGeneration.from_pretrained(settings.init_from, **overrides))
+    return _with_own_lm_head(load_t5(settings.init_from, **overrides))
 
 
 def model_from_config_file(path: Path) -> torch.nn.Module:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -11,8 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from transformers import T5ForConditionalGeneration
+
 from pretrain.demo import make_tiny_byt5
-from pretrain.modeling import GBSWT5ForConditionalGeneration
+from pretrain.modeling import GBSWT5ForConditionalGeneration, load_t5
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -43,6 +46,36 @@ def test_from_byt5_copies_every_t5_tensor_bitwise(tiny_byt5_dir: Path) -> None:
     assert (cfg.d_model, cfg.num_layers, cfg.num_decoder_layers, cfg.d_ff) == (32, 3, 1, 64)
     assert cfg.block_sizes == (1, 2, 3, 6, 9) and cfg.downsample_factor == 3
     assert cfg.dropout_rate == 0.0 and cfg.z_loss == 0.0 and not cfg.tie_word_embeddings
+
+
+class Recorder(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def test_warm_start_keeps_lm_head_apart_without_the_tie_warning(tiny_byt5_dir: Path) -> None:
+    """transformers 5 warns on every ByT5 load that it "will NOT tie" lm_head (T5Config always says
+    tied); that is the intended result, so the warning is dropped, and only that one."""
+    logger = logging.getLogger("transformers.modeling_utils")
+    recorder = Recorder()
+    logger.addHandler(recorder)
+    try:
+        T5ForConditionalGeneration.from_pretrained(tiny_byt5_dir)
+        assert any("will NOT tie" in m for m in recorder.messages)  # what a plain load says
+        recorder.messages.clear()
+        model = GBSWT5ForConditionalGeneration.from_byt5(tiny_byt5_dir)
+        plain = load_t5(tiny_byt5_dir)
+        assert not any("NOT tie" in m for m in recorder.messages)
+        logger.warning("another warning")
+        assert recorder.messages[-1] == "another warning"  # the filter is gone after the load
+    finally:
+        logger.removeHandler(recorder)
+    assert not torch.equal(model.lm_head.weight, model.shared.weight)
+    assert plain.lm_head.weight is not plain.shared.weight
 
 
 def test_from_byt5_initialises_gbst_explicitly(tiny_byt5_dir: Path) -> None:

@@ -29,6 +29,7 @@ size. No candidate tensor of shape (b, s, blocks, d) is ever materialised.
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import os
 import shutil
@@ -567,12 +568,34 @@ def _replace_directory(staging: Path, target: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+class _UntiedLmHeadNotice(logging.Filter):
+    """Drops transformers 5's warning that a T5 checkpoint's lm_head and byte table differ "so we
+    will NOT tie them". ByT5 keeps them apart, and so does the loaded model; the warning comes only
+    because T5Config always claims a tied lm_head (models/t5/configuration_t5.py), and its advice,
+    `tie_word_embeddings=False`, is a setting T5Config overrides."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ("lm_head.weight" in message and "NOT tie" in message)
+
+
+def load_t5(name_or_path: str | os.PathLike, **kwargs) -> T5ForConditionalGeneration:
+    """`T5ForConditionalGeneration.from_pretrained` without the untied-lm_head warning."""
+    logger = logging.getLogger("transformers.modeling_utils")
+    notice = _UntiedLmHeadNotice()
+    logger.addFilter(notice)
+    try:
+        return T5ForConditionalGeneration.from_pretrained(name_or_path, **kwargs)
+    finally:
+        logger.removeFilter(notice)
+
+
 def _load_byt5(name_or_path: str | os.PathLike) -> T5ForConditionalGeneration:
     """A local directory, else the hub cache, else the hub, failing clearly when offline."""
     if os.path.isdir(name_or_path):
-        return T5ForConditionalGeneration.from_pretrained(name_or_path)
+        return load_t5(name_or_path)
     try:
-        return T5ForConditionalGeneration.from_pretrained(name_or_path, local_files_only=True)
+        return load_t5(name_or_path, local_files_only=True)
     except OSError:
         pass
     advice = (
@@ -585,7 +608,7 @@ def _load_byt5(name_or_path: str | os.PathLike) -> T5ForConditionalGeneration:
             f"and the hub is offline (HF_HUB_OFFLINE=1); {advice}"
         )
     try:
-        return T5ForConditionalGeneration.from_pretrained(name_or_path)
+        return load_t5(name_or_path)
     except OSError as error:
         raise OSError(
             f"ByT5 checkpoint {str(name_or_path)!r} is not a local directory, not cached, and could not be fetched "
