@@ -79,7 +79,8 @@ def plan_units(specs: list[InputSpec], fmt: str | None, text_mode: str, unit_byt
 
 
 def _file_units(path: Path, source: str, fmt: str | None, text_mode: str, unit_bytes: int,
-                problems: Problems) -> list[tuple]:
+                problems: Problems) -> list[Unit]:
+    """The file's units, numbered later by `plan_units` (index -1 until then)."""
     with open(path, "rb") as raw:
         magic = raw.read(4)
     if not magic:

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 log = logging.getLogger("data_prep")
 
-# Per unit of work (a file or part of one): enough to locate a pattern without flooding the log
-# when a whole corpus is bad; the counts stay exact beyond these.
+# Per Problems (one per unit of work, one for planning the inputs): enough to locate a pattern
+# without flooding the log when a whole corpus is bad; the counts stay exact beyond these.
 MAX_LOGGED = 5
 MAX_SAMPLES = 20
 
@@ -27,7 +27,7 @@ class Problems:
         if self.total <= MAX_LOGGED:
             log.warning(line)
         elif self.total == MAX_LOGGED + 1:
-            log.warning("%s: more problems in this unit are counted but not logged", location.split(":")[0])
+            log.warning("%s: further problems here are counted but not logged (the manifest has the counts)", location.split(":")[0])
 
     def add_counts(self, counts: dict[str, int]) -> None:
         """Add the counts of problems reported (and logged) elsewhere, e.g. by a worker."""

@@ -349,7 +349,8 @@ def test_small_corpus_still_gets_a_validation_split(tmp_path):
 
 def test_separator_escapes(tmp_path, corpus):
     out = tmp_path / "out"
-    assert run(corpus, "-o", out, "--separator", "\\n\\n", "--val-fraction", 0) == 0
-    assert manifest(out)["separator"] == "\n\n"
+    # Escapes are decoded and other characters kept as typed, non-ASCII ones included.
+    assert run(corpus, "-o", out, "--separator", "\\n—\\n", "--val-fraction", 0) == 0
+    assert manifest(out)["separator"] == "\n—\n"
     text = b"".join(r[0] for r in load_split(out, "train")).decode()
-    assert text.count("\n\n문서 0-") == 149  # every document but the first starts after the separator
+    assert text.count("\n—\n문서 0-") == 149  # every document but the first starts after the separator
