@@ -42,6 +42,12 @@ def build_input_ids(text: str, marker: str = "<mask>") -> tuple[list[int], int]:
     return ids, num_spans
 
 
+def stop_ids(num_spans: int) -> list[int]:
+    """Where generated targets end: EOS after the last span, or the sentinel after it (the model
+    has nothing more to fill). That sentinel is also a byte id, so it must not reach the text."""
+    return [EOS_ID, sentinel_id(num_spans)]
+
+
 def split_spans(generated: list[int], num_spans: int) -> list[str]:
     """Cut generated target ids `S0 span0 S1 span1 ... EOS` into one string per sentinel.
 
@@ -50,9 +56,10 @@ def split_spans(generated: list[int], num_spans: int) -> list[str]:
     """
     spans: list[list[int]] = [[] for _ in range(num_spans)]
     sentinel_index = {sentinel_id(i): i for i in range(num_spans)}
+    stops = stop_ids(num_spans)
     current = None
     for token in generated:
-        if token == EOS_ID:
+        if token in stops:
             break
         if token in sentinel_index:
             current = sentinel_index[token]
@@ -73,9 +80,7 @@ def fill(model: torch.nn.Module, text: str, *, marker: str = "<mask>", max_new_t
             max_new_tokens=max_new_tokens,
             num_beams=num_beams,
             do_sample=False,
-            # Targets end with EOS after the last span; a sentinel beyond the last marker also
-            # means the model has nothing more to fill.
-            eos_token_id=[EOS_ID, sentinel_id(num_spans)],
+            eos_token_id=stop_ids(num_spans),
         )
     spans = split_spans(out[0].tolist(), num_spans)
     pieces = text.split(marker)

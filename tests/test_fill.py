@@ -31,6 +31,11 @@ def test_generated_targets_split_per_sentinel():
     assert split_spans(generated, 2) == ["민국", "법"]
 
 
+def test_generation_stopped_by_the_next_sentinel_keeps_it_out_of_the_text():
+    # sentinel_id(1) == 257 is also the id of byte 0xFE: it ends a one-span fill, not its text
+    assert split_spans([0, 258] + ids_of("법") + [257], 1) == ["법"]
+
+
 def test_missing_sentinel_gives_empty_span_and_bytes_before_first_sentinel_are_ignored():
     generated = [0] + ids_of("x") + [257] + ids_of("법") + [EOS_ID]
     assert split_spans(generated, 2) == ["", "법"]
@@ -56,3 +61,28 @@ def test_cli_fills_spans_from_a_saved_model(tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == f"헌법 {span} 조"
     assert lines[1] == f"  [0] sentinel 258: {span!r}"
+
+
+class _FixedGenerator:
+    """A stand-in model whose generation is known, so fill's own work is what is checked."""
+
+    device = "cpu"
+
+    def __init__(self, generated: list[int]):
+        self.generated = generated
+        self.stops = None
+
+    def generate(self, **kwargs):
+        import torch
+
+        self.stops = kwargs["eos_token_id"]
+        return torch.tensor([self.generated])
+
+
+def test_fill_splices_generated_spans_into_the_text():
+    from pretrain.fill import fill
+
+    model = _FixedGenerator([0, 258] + ids_of("민국") + [257])  # stopped by the sentinel after the span
+    result = fill(model, "헌법 <mask> 조")
+    assert result.text == "헌법 민국 조" and result.spans == ["민국"]
+    assert model.stops == [EOS_ID, 257]
