@@ -42,15 +42,20 @@ def _byt5_config(settings: ModelSettings) -> T5Config:
     return T5Config(**{k: v for k, v in full.items() if k in t5_fields and k not in ("model_type", "architectures")})
 
 
-def _with_own_lm_head(model: T5ForConditionalGeneration) -> T5ForConditionalGeneration:
+def _with_own_lm_head(model: T5ForConditionalGeneration, *, fresh: bool = False) -> T5ForConditionalGeneration:
     """ByT5's layout: an output matrix of its own, not the byte table.
 
     transformers 5's T5 always ties `lm_head` to `shared` when it builds a model (it only unties
     on loading a checkpoint whose two matrices differ). A run must build the same architecture
-    when it starts, resumes and exports, so every plain-ByT5 model is untied here.
+    when it starts, resumes and exports, so every plain-ByT5 model is untied here. A `fresh`
+    (randomly initialised) model gets its own random head, drawn as T5 draws an untied one; a
+    loaded one keeps the values it has.
     """
     if model.lm_head.weight is model.shared.weight:
-        model.lm_head.weight = torch.nn.Parameter(model.shared.weight.detach().clone())
+        weight = model.shared.weight.detach().clone()
+        if fresh:
+            weight.normal_(0.0, model.config.initializer_factor)
+        model.lm_head.weight = torch.nn.Parameter(weight)
     return model
 
 
@@ -65,7 +70,7 @@ def fresh_model(settings: ModelSettings) -> torch.nn.Module:
             return GBSWT5ForConditionalGeneration.from_pretrained(settings.init_from, **overrides)
         return GBSWT5ForConditionalGeneration.from_byt5(settings.init_from, **overrides)
     if settings.init_from is None:
-        return _with_own_lm_head(T5ForConditionalGeneration(_byt5_config(settings)))
+        return _with_own_lm_head(T5ForConditionalGeneration(_byt5_config(settings)), fresh=True)
     return _with_own_lm_head(load_t5(settings.init_from, **overrides))
 
 

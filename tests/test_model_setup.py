@@ -50,6 +50,10 @@ def test_plain_byt5_from_scratch_has_the_preset_dimensions():
     model = fresh_model(ModelSettings(type="byt5", preset="tiny"))
     assert type(model) is T5ForConditionalGeneration
     assert model.config.d_model == GBSWT5Config.from_preset("tiny").d_model
+    # its own randomly drawn output matrix, not a copy of the byte table
+    assert model.lm_head.weight is not model.shared.weight
+    assert not torch.equal(model.lm_head.weight, model.shared.weight)
+    assert abs(model.lm_head.weight.std().item() - model.config.initializer_factor) < 0.05
 
 
 def test_cached_hub_gbswt5_checkpoint_is_recognised_offline(tmp_path):
