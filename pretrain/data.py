@@ -82,7 +82,7 @@ class ShardIndex:
     def __init__(self, dirs: Sequence[str | os.PathLike], split: str) -> None:
         self.dirs = [Path(d) for d in dirs]
         self.split = split
-        self.chunk_bytes = [read_manifest(d, f"shard directory {d}")["chunk_bytes"] for d in self.dirs]
+        self.chunk_bytes = [read_manifest(d, "ShardStream")["chunk_bytes"] for d in self.dirs]
         self._bytes: list[np.ndarray] = []  # per file: the mapped file as uint8
         self._offsets: list[np.ndarray] = []  # per file: the same mapping as the offsets' integer type
         batches: list[tuple[int, int, int, int]] = []  # (rows, file, first offset element, data byte position)
