@@ -1,8 +1,8 @@
 """Phase 2, in the main process: dedup, validation draw, packing and shard writing, in unit order.
 
-It reads only the spills (330-500 MB/s alone in bench/bench_data_prep.py, 7-10 workers' worth),
-overlapping the workers' extraction, and simply restarts from the spills if killed: its output is
-a pure function of the spills.
+It reads only the spills (several workers' worth: README, Performance), overlapping the workers'
+extraction, and simply restarts from the spills if killed: its output is a pure function of the
+spills.
 """
 from __future__ import annotations
 
