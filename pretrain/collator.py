@@ -35,9 +35,15 @@ def splitmix64(z: np.ndarray) -> np.ndarray:
     return z ^ (z >> np.uint64(31))
 
 
+def counter_offsets(counter: np.ndarray) -> np.ndarray:
+    """What `keyed_hash` adds to the key for each counter; callers that hash many keys with the
+    same counters compute it once."""
+    return (counter.astype(np.uint64) + np.uint64(1)) * _GAMMA
+
+
 def keyed_hash(key: np.ndarray, counter: np.ndarray) -> np.ndarray:
     """Counter-based random uint64s: splitmix64 of key + (counter + 1) * gamma (arrays, broadcasting)."""
-    return splitmix64(key + (counter.astype(np.uint64) + np.uint64(1)) * _GAMMA)
+    return splitmix64(key + counter_offsets(counter))
 
 
 def span_counts(lengths: np.ndarray, noise_density: float, mean_noise_span_length: float) -> tuple[np.ndarray, np.ndarray]:
@@ -70,7 +76,7 @@ class _Layout:
         self.step = np.arange(self.kmax)
         # Random-number counters per example: noise cut i uses i, non-noise cut i uses 2**32 + i,
         # whatever the batch's widest row, so a row's draws do not depend on its batch.
-        self.counter_offsets = (np.concatenate([self.step, self.step + 2**32]).astype(np.uint64) + np.uint64(1)) * _GAMMA
+        self.counter_offsets = counter_offsets(np.concatenate([self.step, self.step + 2**32]))
         self.top = (self.items - 1 - cuts)[:, None] + self.step  # Floyd's range top per step
         self.top_span = np.maximum(self.top + 1, 1).astype(np.uint64)
         self.unused = self.step >= cuts[:, None]
