@@ -148,6 +148,19 @@ def test_gradients_match_reference() -> None:
         torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-9)
 
 
+def test_frozen_gbst_still_trains_the_byte_table_exactly() -> None:
+    """Under freeze_gbst only the byte table trains; the convolution then skips its taps' gradient."""
+    gbst = random_gbst(dim=8)
+    ids = torch.randint(3, 259, (1, 20))
+    expected = torch.autograd.grad(reference_gbst(gbst, ids[0].tolist(), True).sin().sum(), gbst.embeds.weight)[0]
+    for name, param in gbst.named_parameters():
+        param.requires_grad_(name == "embeds.weight")
+    out, _ = gbst(ids, None)
+    out.sin().sum().backward()
+    torch.testing.assert_close(gbst.embeds.weight.grad, expected, rtol=1e-9, atol=1e-9)
+    assert all(p.grad is None for name, p in gbst.named_parameters() if name != "embeds.weight")
+
+
 def test_bf16_runs_with_float32_scoring() -> None:
     gbst32 = random_gbst(dtype=torch.float32)
     gbst16 = copy.deepcopy(gbst32).to(torch.bfloat16)

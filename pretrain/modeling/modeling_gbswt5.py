@@ -118,8 +118,9 @@ _GBST_LEAVES = (_DepthwiseConv, _PointwiseConv, _Scorer)
 class _ShiftedDepthwiseConv(torch.autograd.Function):
     """Depthwise "valid" Conv1d in (b, s, D) layout: h[t] = bias + sum_k taps[k] * x[t + k].
 
-    K in-place multiply-adds each way, no layout transposes and no full-size temporaries; torch's
-    grouped Conv1d backward on CPU took ~70% of GBST's time (bench/bench_model.py part a).
+    K in-place multiply-adds forward and for the input's gradient, no layout transposes; the taps'
+    gradient (one product per tap) is computed only when they train (not under freeze_gbst).
+    torch's grouped Conv1d backward on CPU took ~70% of GBST's time (bench/bench_model.py part a).
     """
 
     @staticmethod
@@ -133,15 +134,18 @@ class _ShiftedDepthwiseConv(torch.autograd.Function):
         return h
 
     @staticmethod
-    def backward(ctx, grad_h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def backward(ctx, grad_h: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
         x, taps = ctx.saved_tensors
+        want_x, want_taps, want_bias = ctx.needs_input_grad
         kernel, n = taps.shape[0], grad_h.shape[1]
-        grad_x = torch.zeros_like(x)
-        grad_taps = torch.empty_like(taps)
+        grad_x = torch.zeros_like(x) if want_x else None
+        grad_taps = torch.empty_like(taps) if want_taps else None
         for k in range(kernel):
-            grad_x[:, k : k + n].addcmul_(grad_h, taps[k])
-            grad_taps[k] = (grad_h * x[:, k : k + n]).sum((0, 1))
-        return grad_x, grad_taps, grad_h.sum((0, 1))
+            if want_x:
+                grad_x[:, k : k + n].addcmul_(grad_h, taps[k])
+            if want_taps:
+                grad_taps[k] = (grad_h * x[:, k : k + n]).sum((0, 1))
+        return grad_x, grad_taps, grad_h.sum((0, 1)) if want_bias else None
 
 
 class _PositionalConv(nn.Module):
