@@ -86,7 +86,8 @@ class Trainer:
                         self.ckpt_dir)
         seed_everything(run.seed)
         model = build_model(run.model, self.run_dir, resuming=resuming)
-        if self.rank == 0 and not resuming:
+        # A resumed run that lacks the file (deleted, or older than it) gets it too: export needs it.
+        if self.rank == 0 and (not resuming or not (self.run_dir / MODEL_CONFIG_FILE).exists()):
             self.run_dir.mkdir(parents=True, exist_ok=True)
             save_model_config(model, self.run_dir / MODEL_CONFIG_FILE)
         self.is_gbswt5 = isinstance(model, GBSWT5ForConditionalGeneration)

@@ -150,8 +150,11 @@ def test_one_rank_resume_is_exact(one_rank_run, kolaw_shards, tmp_path):
         args = run_args(kolaw_shards, out, "eval.interval=15", "checkpoint.interval=10", "checkpoint.keep_last=2",
                         "schedule.type=cosine", f"stop_at_step={steps}", steps=30)
         assert launch(args, tmp_path / f"log{steps}.txt") == 0, (tmp_path / f"log{steps}.txt").read_text()[-3000:]
+        if steps == 5:
+            (out / "model_config.json").unlink()  # a resumed run without it (deleted, or older) writes it again
     assert "resumed from step 5" in (tmp_path / "log10.txt").read_text()
     assert tags(out) == ["global_step10", "global_step5"]
+    assert json.loads((out / "model_config.json").read_text())["model_type"] == "gbswt5"
     reference = train_losses(one_rank_run)
     assert train_losses(out) == {s: reference[s] for s in range(1, 11)}
 
