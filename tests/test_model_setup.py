@@ -8,9 +8,10 @@ import textwrap
 from pathlib import Path
 
 import torch
-from transformers import T5Config, T5ForConditionalGeneration
+from transformers import T5ForConditionalGeneration
 
 from pretrain.config import ModelSettings
+from pretrain.demo import make_tiny_byt5
 from pretrain.model_setup import fresh_model
 from pretrain.modeling import GBSWT5Config, GBSWT5ForConditionalGeneration
 
@@ -37,13 +38,12 @@ def test_local_gbswt5_checkpoint_is_continued_not_warm_started(tmp_path):
 
 
 def test_local_byt5_checkpoint_is_warm_started_into_gbswt5(tmp_path):
-    config = T5Config(vocab_size=384, d_model=32, d_ff=64, d_kv=16, num_layers=2, num_decoder_layers=1,
-                      num_heads=2, feed_forward_proj="gated-gelu", tie_word_embeddings=False)
-    byt5 = T5ForConditionalGeneration(config)
-    byt5.save_pretrained(tmp_path / "byt5")
+    make_tiny_byt5(tmp_path / "byt5", d_model=32, d_ff=64, d_kv=16, num_layers=2)  # ByT5 layout: own lm_head
+    byt5 = T5ForConditionalGeneration.from_pretrained(tmp_path / "byt5")
     model = fresh_model(ModelSettings(init_from=str(tmp_path / "byt5")))
     assert isinstance(model, GBSWT5ForConditionalGeneration)
     assert torch.equal(model.shared.weight, byt5.shared.weight)
+    assert torch.equal(model.lm_head.weight, byt5.lm_head.weight)
 
 
 def test_plain_byt5_from_scratch_has_the_preset_dimensions():
