@@ -1,8 +1,8 @@
 """The training data stream: memory-mapped Arrow shards -> mixed, shuffled, span-corrupted batches.
 
 Batch k of a rank is a pure function of (seed, k, rank, world_size): every shuffle is a keyed
-Feistel permutation evaluated on demand (no permutation arrays in memory), so resuming is
-restoring k, and DataLoader workers can each compute every num_workers-th batch exactly.
+permutation evaluated on demand (`pretrain.randomness`), so resuming is restoring k, and
+DataLoader workers can each compute every num_workers-th batch exactly.
 
 Sample layout of epoch e (E samples, a multiple of the global batch B * W):
   slot t in [0, E) -> u = perm_e(t) -> source directory d and occurrence m of that directory
@@ -25,50 +25,13 @@ import pyarrow as pa
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from pretrain.collator import SpanCorruptionCollator, keyed_hash, pad_rows, seed_key, splitmix64, to_tensors
+from pretrain.collator import SpanCorruptionCollator, pad_rows, to_tensors
 from pretrain.config import read_manifest
+from pretrain.mixture import mixing_counts
+from pretrain.randomness import MIX_STREAM, PASS_STREAM, VALIDATION_STREAM, permute, stream_key
 
 STATE_VERSION = 1
-_MIX_STREAM, _PASS_STREAM, _VALIDATION_STREAM = 1, 2, 3
-_FEISTEL_ROUNDS = 4
 PLAN_WINDOW = 64  # batches planned per call
-
-
-def permute(index: np.ndarray, size: int, key: np.ndarray | int) -> np.ndarray:
-    """A keyed pseudo-random bijection of [0, size), evaluated at `index` (int64 array).
-
-    A 4-round unbalanced Feistel network on the bit width of size - 1 (so fewer than half of
-    its values fall outside [0, size)), with cycle walking for those. `key` may be an array
-    (one key per index).
-    """
-    index = np.asarray(index, dtype=np.int64)
-    if size <= 1:
-        return np.zeros_like(index)
-    bits = int(size - 1).bit_length()
-    out = _feistel(index.astype(np.uint64), bits, np.asarray(key, dtype=np.uint64))
-    outside = out >= np.uint64(size)
-    while outside.any():
-        out = np.where(outside, _feistel(out, bits, np.asarray(key, dtype=np.uint64)), out)
-        outside = out >= np.uint64(size)
-    return out.astype(np.int64)
-
-
-def _feistel(x: np.ndarray, bits: int, key: np.ndarray) -> np.ndarray:
-    """A bijection of [0, 2**bits): rounds swap a `left` and a `right` part of unequal widths."""
-    left_bits, right_bits = bits - bits // 2, bits // 2
-    left, right = x >> np.uint64(right_bits), x & np.uint64((1 << right_bits) - 1)
-    for round_ in range(_FEISTEL_ROUNDS):
-        mixed = keyed_hash(key ^ np.uint64(round_), right) & np.uint64((1 << left_bits) - 1)
-        left, right = right, left ^ mixed
-        left_bits, right_bits = right_bits, left_bits
-    return (left << np.uint64(right_bits)) | right
-
-
-def _stream_key(seed: int, *parts: int | np.ndarray) -> np.ndarray:
-    key = seed_key(seed)
-    for part in parts:
-        key = splitmix64(key ^ np.asarray(part, dtype=np.int64).astype(np.uint64))
-    return key
 
 
 class ShardIndex:
@@ -172,31 +135,6 @@ def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return np.repeat(starts - (ends - lengths), lengths) + np.arange(ends[-1] if len(ends) else 0)
 
 
-def mixing_counts(rows: Sequence[int], total: int, weights: Sequence[float] | None,
-                  temperature_alpha: float | None) -> np.ndarray:
-    """Samples per epoch from each directory: total split by the mixing weights, largest remainder.
-
-    weights: explicit; temperature_alpha: p_i ~ rows_i ** alpha (mT5/ByT5); neither: p_i ~ rows_i.
-    """
-    rows = np.asarray(rows, dtype=np.float64)
-    if weights is not None and temperature_alpha is not None:
-        raise ValueError("give either mixing weights or temperature_alpha, not both")
-    if weights is not None:
-        p = np.asarray(weights, dtype=np.float64)
-        if p.shape != rows.shape or (p < 0).any() or not p.sum() > 0:
-            raise ValueError(f"weights must be {len(rows)} non-negative numbers, not all 0; got {list(weights)}")
-        empty = np.flatnonzero((p > 0) & (rows == 0))
-        if empty.size:
-            raise ValueError(f"directory #{empty[0]} has weight {p[empty[0]]} but no rows")
-    else:
-        p = np.where(rows > 0, rows ** (1.0 if temperature_alpha is None else temperature_alpha), 0.0)
-    quota = p / p.sum() * total
-    counts = np.floor(quota).astype(np.int64)
-    short = total - counts.sum()
-    counts[np.argsort(-(quota - counts), kind="stable")[:short]] += 1
-    return counts
-
-
 class ShardStream(IterableDataset):
     """Endless stream of collated batches for one rank of a (possibly distributed) run."""
 
@@ -254,14 +192,14 @@ class ShardStream(IterableDataset):
         epoch, step = np.divmod(ks, self.batches_per_epoch)
         slots = ((step * self.world_size + self.rank) * self.batch_size)[:, None] + np.arange(self.batch_size)
         epoch = np.broadcast_to(epoch[:, None], slots.shape)
-        drawn = permute(slots, self.epoch_samples, _stream_key(self.seed, _MIX_STREAM, epoch))
+        drawn = permute(slots, self.epoch_samples, stream_key(self.seed, MIX_STREAM, epoch))
         source = np.searchsorted(self._count_starts, drawn, side="right") - 1
         occurrence = drawn - self._count_starts[source]
         rows = np.empty_like(occurrence)
         for d in np.unique(source):
             sel = source == d
             passes, within = self._pass_position(d, epoch[sel], occurrence[sel])
-            rows[sel] = self.index.dir_first_row[d] + permute(within, self.rows[d], _stream_key(self.seed, _PASS_STREAM, d, passes))
+            rows[sel] = self.index.dir_first_row[d] + permute(within, self.rows[d], stream_key(self.seed, PASS_STREAM, d, passes))
         return rows, epoch * self.epoch_samples + slots
 
     def _pass_position(self, d: int, epoch: np.ndarray, occurrence: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -345,7 +283,7 @@ def validation_batches(dirs: Sequence[str | os.PathLike], *, batch_size: int, co
     collator.check_lengths([max(index.chunk_bytes)])
     total = index.total_rows
     per_rank = total // world_size
-    order = permute(np.arange(rank, per_rank * world_size, world_size), total, _stream_key(0, _VALIDATION_STREAM))
+    order = permute(np.arange(rank, per_rank * world_size, world_size), total, stream_key(0, VALIDATION_STREAM))
     count = math.ceil(per_rank / batch_size)
     if max_batches is not None:
         count = min(count, max_batches)

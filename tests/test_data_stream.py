@@ -13,7 +13,8 @@ from torch.utils.data import DataLoader
 from data_prep.sample import SAMPLE_SOURCES, konlpy_corpus_dir
 from pretrain.byte_vocab import noise_counts
 from pretrain.collator import SpanCorruptionCollator
-from pretrain.data import ShardIndex, ShardStream, mixing_counts, permute, validation_batches
+from pretrain.data import ShardIndex, ShardStream, validation_batches
+from pretrain.mixture import mixing_counts
 from shard_fixtures import write_shard_dir
 from test_collator import reconstruct, unpadded
 
@@ -59,16 +60,6 @@ def assert_same_batches(a: list[dict], b: list[dict]) -> None:
     assert len(a) == len(b)
     for x, y in zip(a, b):
         assert x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x)
-
-
-def test_permute_is_a_keyed_bijection():
-    for size in [1, 2, 3, 7, 64, 100, 1000, 4097]:
-        for key in [0, 1, 2**63 + 5]:
-            assert sorted(permute(np.arange(size), size, key).tolist()) == list(range(size))
-    a, b = permute(np.arange(1000), 1000, 1), permute(np.arange(1000), 1000, 2)
-    assert not np.array_equal(a, b) and not np.array_equal(a, np.arange(1000))
-    keys = np.array([1, 2] * 500)
-    np.testing.assert_array_equal(permute(np.arange(1000), 1000, keys)[::2], a[::2])
 
 
 def test_index_reads_the_rows_datasets_reads(corpora):
