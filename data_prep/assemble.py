@@ -6,7 +6,7 @@ spills.
 """
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +18,7 @@ from data_prep.pack import Chunks, Packer
 from data_prep.readers import Unit
 from data_prep.shards import ShardWriter
 from data_prep.spill import iter_doc_batches, load_index
+from data_prep.stats import PackStats
 
 SPLITS = ("train", "validation")
 
@@ -55,21 +56,21 @@ def kept_hashes(units: list[Unit], workdir: Path) -> np.ndarray:
 
 
 def assemble(ready: Iterable[Unit], workdir: Path, stage: Path, options: PackOptions,
-             threshold: int) -> tuple[dict, dict]:
+             threshold: int) -> tuple[dict, dict[str, PackStats]]:
     """Write both splits under `stage` from the units in `ready` (in unit order; each is yielded
     once its spill exists, so packing overlaps extraction); return (shard lists, per-source counts)."""
     seen = HashSet()
     need_validation_doc = options.val_docs is None and options.val_fraction > 0
     writers = {split: ShardWriter(stage / split, options.shard_rows) for split in SPLITS}
     packers: dict[tuple[str, str], Packer] = {}
-    stats: dict[str, Counter] = defaultdict(Counter)
+    stats: dict[str, PackStats] = defaultdict(PackStats)
     for unit in ready:
         lengths, hashes = load_index(workdir, unit.index)
         keep = first_occurrences(hashes, seen)
         to_validation = _validation_mask(hashes, keep, threshold, need_validation_doc)
         need_validation_doc &= not keep.any()
         source = stats[unit.source]
-        source["duplicate"] += int((~keep).sum())
+        source.duplicate += int((~keep).sum())
         for first, docs in iter_doc_batches(workdir, unit.index, lengths):
             in_batch = slice(first, first + len(docs))
             for split, mask in (("train", keep[in_batch] & ~to_validation[in_batch]),
@@ -77,7 +78,7 @@ def assemble(ready: Iterable[Unit], workdir: Path, stage: Path, options: PackOpt
                 chosen = [doc for doc, take in zip(docs, mask.tolist()) if take]
                 if not chosen:
                     continue
-                source[f"docs_{split}"] += len(chosen)
+                source.docs.add(split, len(chosen))
                 packer = packers.get((split, unit.source))
                 if packer is None:
                     packer = Packer(options.chunk_bytes, options.cut_window, options.separator)
@@ -97,8 +98,8 @@ def _validation_mask(hashes: np.ndarray, keep: np.ndarray, threshold: int, force
     return mask
 
 
-def _emit(writer: ShardWriter, chunks: Chunks, source: str, stats: Counter, split: str) -> None:
+def _emit(writer: ShardWriter, chunks: Chunks, source: str, stats: PackStats, split: str) -> None:
     if len(chunks):
         writer.add(chunks, source)
-        stats[f"chunks_{split}"] += len(chunks)
-        stats["bytes_out"] += chunks.nbytes
+        stats.chunks.add(split, len(chunks))
+        stats.bytes_out += chunks.nbytes

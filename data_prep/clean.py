@@ -1,4 +1,4 @@
-"""Document cleaning: per-format tag stripping, control characters, NFC, whitespace, filters.
+"""Document cleaning steps: per-format tag stripping, control characters, NFC, whitespace, filters.
 
 NFC, never NFKC: NFKC rewrites compatibility jamo (ㅋ) and symbols (①, ㈜) that Korean text uses.
 """
@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+
+from data_prep.steps import Pipeline, Step, check, rewrite
 
 # Every character the cleaner rewrites one by one, and its replacement: a single regex scan
 # finds them (they are rare), a dict lookup per match replaces them.
@@ -77,15 +79,19 @@ def hangul_ratio(text: str) -> float:
     return sum(len(run) for run in _HANGUL.findall(text)) / letters
 
 
+def cleaning_steps(fmt: str, options: CleanOptions) -> list[Step]:
+    """The format-dependent cleaning every document gets, in order."""
+    steps = [rewrite("modu_tags", lambda text: strip_modu_tags(text, options.deid_tags))] if fmt == "modu" else []
+    steps += [rewrite("normalize", normalize), check("empty", bool)]
+    if options.min_chars > 1:
+        steps.append(check("too_short", lambda text: len(text) >= options.min_chars))
+    if options.min_hangul_ratio > 0:
+        steps.append(check("low_hangul", lambda text: hangul_ratio(text) >= options.min_hangul_ratio))
+    return steps
+
+
 def clean(text: str, fmt: str, options: CleanOptions) -> tuple[str | None, str]:
-    """(clean text, "") or (None, drop reason)."""
-    if fmt == "modu":
-        text = strip_modu_tags(text, options.deid_tags)
-    text = normalize(text)
-    if not text:
-        return None, "empty"
-    if len(text) < options.min_chars:
-        return None, "too_short"
-    if options.min_hangul_ratio > 0 and hangul_ratio(text) < options.min_hangul_ratio:
-        return None, "low_hangul"
-    return text, ""
+    """(clean text, "") or (None, drop reason): one document through `cleaning_steps`."""
+    pipeline = Pipeline.of(cleaning_steps(fmt, options))
+    cleaned = pipeline(text)
+    return cleaned, next(iter(pipeline.counts.dropped), "")

@@ -10,9 +10,11 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from data_prep.clean import CleanOptions, clean
+from data_prep.clean import CleanOptions, cleaning_steps
 from data_prep.readers import READERS, ReadContext, ReadOptions, Unit
 from data_prep.spill import SpillWriter
+from data_prep.stats import UnitStats
+from data_prep.steps import Pipeline
 
 _TRUNCATION_ERRORS = (EOFError, zipfile.BadZipFile, zlib.error)
 
@@ -30,29 +32,28 @@ def extract_unit(job: ExtractJob) -> dict:
     unit = job.unit
     ctx = ReadContext(job.read)
     spill = SpillWriter(job.workdir, unit.index)
-    docs_clean = 0
+    pipeline = Pipeline.of(cleaning_steps(unit.fmt, job.clean))
     text_bytes = 0
     location = unit.name
     try:
         for text, location in READERS[unit.fmt](unit, ctx):
             if "\x00" in text:
                 ctx.problems.report("nul_bytes", location, f"{text.count(chr(0))} NUL character(s) removed")
-            cleaned, reason = clean(text, unit.fmt, job.clean)
+            cleaned = pipeline(text)
             if cleaned is None:
-                ctx.dropped[reason] += 1
                 continue
             data = cleaned.encode("utf-8")
-            docs_clean += 1
             text_bytes += len(data)
             spill.add(data)
     except Exception as err:  # noqa: BLE001 - any reader failure on bad bytes must not lose the rest of the run
         kind = "truncated_archive" if isinstance(err, _TRUNCATION_ERRORS) else "read_error"
         ctx.problems.report(kind, f"{unit.name} after {location}", f"{type(err).__name__}: {err}; rest of unit skipped")
-    # Every document the input holds is either spilled or dropped (by the reader or the cleaner).
-    meta = {"unit": unit.index, "source": unit.source, "bytes_in": unit.size,
-            "docs_read": docs_clean + sum(ctx.dropped.values()), "docs_clean": docs_clean,
-            "clean_bytes": text_bytes, "dropped": dict(ctx.dropped),
-            "problems": dict(ctx.problems.counts), "problem_samples": ctx.problems.samples}
+    # Every document the input holds is either spilled or dropped (by the reader or a step).
+    counts = pipeline.counts
+    dropped = ctx.dropped + counts.dropped
+    stats = UnitStats(docs_read=counts.docs_clean + sum(dropped.values()), docs_clean=counts.docs_clean,
+                      clean_bytes=text_bytes, dropped=dropped, edits=counts.edits, bytes_in=unit.size,
+                      problems=ctx.problems.counts)
+    meta = {"unit": unit.index, "source": unit.source, **stats.to_json(), "problem_samples": ctx.problems.samples}
     spill.commit(meta)
     return meta
-

@@ -8,6 +8,8 @@ from collections import Counter
 import numpy as np
 import pyarrow as pa
 
+from data_prep.stats import PackStats, SourceStats, UnitStats
+
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 
@@ -27,28 +29,14 @@ def sum_counts(counts: list[dict[str, int]]) -> dict[str, int]:
     return dict(sorted(total.items()))
 
 
-def source_counts(metas: list[dict], assembled: dict[str, Counter]) -> dict[str, dict]:
+def source_counts(metas: list[dict], assembled: dict[str, PackStats]) -> dict[str, dict]:
     """Per source: documents read / kept / dropped by reason, bytes in and out, chunks per split."""
-    sources: dict[str, dict] = {}
+    sources: dict[str, SourceStats] = {}
     for meta in metas:
-        entry = sources.setdefault(meta["source"], {"files": 0, "docs_read": 0, "dropped": Counter(), "bytes_in": 0,
-                                                    "problems": Counter()})
-        entry["files"] += 1
-        entry["docs_read"] += meta["docs_read"]
-        entry["bytes_in"] += meta["bytes_in"]
-        entry["dropped"].update(meta["dropped"])
-        entry["problems"].update(meta["problems"])
-    for name, entry in sources.items():
-        counts = assembled.get(name, Counter())
-        if counts["duplicate"]:
-            entry["dropped"]["duplicate"] = counts["duplicate"]
-        entry["docs_kept"] = counts["docs_train"] + counts["docs_validation"]
-        entry["docs_validation"] = counts["docs_validation"]
-        entry["bytes_out"] = counts["bytes_out"]
-        entry["chunks"] = {"train": counts["chunks_train"], "validation": counts["chunks_validation"]}
-        entry["dropped"] = dict(sorted(entry["dropped"].items()))
-        entry["problems"] = dict(sorted(entry["problems"].items()))
-    return dict(sorted(sources.items()))
+        unit = SourceStats.of_unit(UnitStats.from_json(meta))
+        sources[meta["source"]] = sources.get(meta["source"], SourceStats()) + unit
+    return {name: (entry + SourceStats.of_packing(assembled.get(name, PackStats()))).to_json()
+            for name, entry in sorted(sources.items())}
 
 
 def summary_table(manifest: dict) -> str:

@@ -14,6 +14,7 @@ from data_prep.assemble import SPLITS
 from data_prep.manifest import FORMAT_VERSION, MANIFEST, split_summary, sum_counts, versions
 from data_prep.prepare import publish
 from data_prep.shards import sha256_file, shard_name, write_split_metadata
+from data_prep.stats import SourceStats
 
 
 # Identify where a part came from (a part may itself be a merge, which has none of these).
@@ -84,13 +85,8 @@ def _link_or_copy(src: Path, dst: Path) -> None:
 
 
 def _sum_sources(all_sources: list[dict]) -> dict:
-    merged: dict[str, dict] = {}
+    merged: dict[str, SourceStats] = {}
     for sources in all_sources:
         for name, entry in sources.items():
-            target = merged.setdefault(name, {})
-            for key, value in entry.items():
-                if isinstance(value, dict):
-                    target[key] = sum_counts([target.get(key, {}), value])
-                else:
-                    target[key] = target.get(key, 0) + value
-    return dict(sorted(merged.items()))
+            merged[name] = merged.get(name, SourceStats()) + SourceStats.from_json(entry)
+    return {name: entry.to_json() for name, entry in sorted(merged.items())}
