@@ -9,6 +9,7 @@ unit list depends only on the inputs and options, never on --workers.
 from __future__ import annotations
 
 import glob
+import os
 import re
 import zipfile
 from dataclasses import dataclass, replace
@@ -19,7 +20,8 @@ from data_prep.readers import LINE_FORMATS, Unit, detect_format
 from data_prep.readers.compression import ZIP_MAGIC, compression_of, decompressed, strip_compression_suffix
 from data_prep.readers.detect import SNIFF_BYTES
 
-_NAMED = re.compile(r"^([A-Za-z0-9_.\-]+)=(.+)$")
+# NAME: letters (Hangul too), digits, `_`, `.`, `-`.
+_NAMED = re.compile(r"^([\w.\-]+)=(.+)$")
 
 
 class InputError(ValueError):
@@ -36,6 +38,10 @@ def parse_input(arg: str) -> InputSpec:
     named = _NAMED.match(arg)
     if named and not Path(arg).exists():
         return InputSpec(named.group(1), named.group(2))
+    name, equals, _ = arg.partition("=")
+    if equals and not glob.glob(arg):
+        raise InputError(f"input not found: {arg} (in NAME=PATH, NAME may hold only letters, digits, '_', '.' "
+                         f"and '-'; got {name!r})")
     return InputSpec(default_source(Path(arg.rstrip("/"))), arg)
 
 
@@ -46,7 +52,9 @@ def default_source(path: Path) -> str:
 
 
 def expand(pattern: str) -> list[Path]:
-    """Files named by a path, directory or glob, sorted; InputError if there are none."""
+    """Files named by a path, directory or glob, sorted, each real file once (a glob such as
+    `dir/**` names a file under each of its ancestors, symlinks name it again); InputError if
+    there are none."""
     if glob.has_magic(pattern):
         paths = sorted(Path(p) for p in glob.glob(pattern, recursive=True))
     else:
@@ -54,18 +62,26 @@ def expand(pattern: str) -> list[Path]:
     if not paths or not paths[0].exists():
         raise InputError(f"input not found: {pattern}")
     files: list[Path] = []
+    seen: set[Path] = set()
     for path in paths:
-        if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p, path)))
-        elif path.is_file():
-            files.append(path)
+        for file in _walk(path) if path.is_dir() else [path] if path.is_file() else []:
+            real = file.resolve()
+            if real not in seen:
+                seen.add(real)
+                files.append(file)
     if not files:
         raise InputError(f"input has no files: {pattern}")
     return files
 
 
-def _hidden(path: Path, root: Path) -> bool:
-    return any(part.startswith(".") for part in path.relative_to(root).parts)
+def _walk(root: Path) -> list[Path]:
+    """The files below `root`, sorted, hidden ones skipped; symlinked directories are not entered
+    (they can loop), symlinked files are kept."""
+    found = []
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found += [Path(folder, n) for n in names if not n.startswith(".") and os.path.isfile(os.path.join(folder, n))]
+    return sorted(found)
 
 
 def plan_units(specs: list[InputSpec], fmt: str | None, text_mode: str, unit_bytes: int,

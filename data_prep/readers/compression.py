@@ -1,4 +1,8 @@
-"""Transparent decompression: gzip, bz2, zstd by magic bytes (extensions are not trusted)."""
+"""Transparent decompression: gzip, bz2, zstd by magic bytes (extensions are not trusted).
+
+Every stream here is read in bounded pieces, so a compression bomb costs time, never memory, and
+every one raises EOFError when its data ends inside a compressed frame (a truncated file).
+"""
 from __future__ import annotations
 
 import bz2
@@ -6,7 +10,7 @@ import gzip
 import io
 from typing import BinaryIO
 
-import zstandard
+import pyarrow as pa
 
 _GZIP = b"\x1f\x8b"
 _BZ2 = b"BZh"
@@ -26,9 +30,36 @@ def compression_of(head: bytes) -> str | None:
     return None
 
 
+class _ZstdReader(io.RawIOBase):
+    """zstd through Arrow's decompressor: unlike python-zstandard's stream reader, it notices a
+    stream that ends inside a frame. A file cut exactly between two frames is a valid, shorter
+    zstd file and cannot be told apart."""
+
+    def __init__(self, raw: BinaryIO):
+        self._raw = raw
+        self._stream = pa.CompressedInputStream(raw, "zstd")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        try:
+            return self._stream.readinto(buffer)
+        except OSError as err:
+            if "runcated" not in str(err):
+                raise
+            raise EOFError(f"zstd data ends inside a frame ({err})") from err  # what gzip and bz2 raise
+
+    def close(self) -> None:
+        if not self.closed:
+            self._stream.close()
+            self._raw.close()
+        super().close()
+
+
 def decompressed(raw: BinaryIO) -> BinaryIO:
-    """A reader of the decompressed bytes of `raw` (seekable, positioned at its start), chosen by
-    its magic bytes."""
+    """A buffered reader of the decompressed bytes of `raw` (positioned at its start; seekable
+    when uncompressed), chosen by its magic bytes."""
     kind = compression_of(raw.read(4))
     raw.seek(0)
     if kind == "gzip":
@@ -36,7 +67,7 @@ def decompressed(raw: BinaryIO) -> BinaryIO:
     if kind == "bz2":
         return bz2.BZ2File(raw)
     if kind == "zstd":
-        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True))
+        return io.BufferedReader(_ZstdReader(raw))
     return raw
 
 

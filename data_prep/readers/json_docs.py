@@ -54,6 +54,9 @@ def _read_layouts(unit: Unit, ctx: ReadContext, layouts: list[tuple[str, str]]) 
     except json.JSONDecodeError as err:
         ctx.problems.report("malformed_json", f"{unit.name}:{err.lineno}:{err.colno}", f"{err.msg}; file skipped")
         return
+    except RecursionError:
+        ctx.problems.report("malformed_json", unit.name, "nested too deeply to parse; file skipped")
+        return
     for doc_path, text_path in layouts:
         docs = list(select(root, parse_path(doc_path), []))
         text_steps = parse_path(text_path)

@@ -42,6 +42,9 @@ def _loads(line: str, location: str, ctx: ReadContext):
     except json.JSONDecodeError as err:
         ctx.problems.report("malformed_json", location, f"column {err.colno}: {err.msg}")
         return _BAD
+    except RecursionError:  # the C decoder recurses per nesting level
+        ctx.problems.report("malformed_json", location, "nested too deeply to parse")
+        return _BAD
 
 
 def texts_at(record, steps, path: str, location: str, ctx: ReadContext) -> str | None:

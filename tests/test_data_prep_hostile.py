@@ -1,0 +1,140 @@
+"""Hostile and damaged inputs: truncated archives, binary files posing as text, pathological
+records, path tricks. Each test reproduces a failure of an earlier version."""
+from __future__ import annotations
+
+import json
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+import zstandard
+
+from data_prep.cli import main
+from data_prep.inputs import InputError, InputSpec, expand, parse_input, plan_units
+from data_prep.manifest import MANIFEST
+from data_prep.problems import Problems
+from data_prep.readers import READERS, ReadContext, ReadOptions, UnknownFormat, detect_format
+
+
+def run(*args) -> int:
+    return main([str(a) for a in args])
+
+
+def manifest(out: Path) -> dict:
+    return json.loads((out / MANIFEST).read_text("utf-8"))
+
+
+def read(path: Path) -> tuple[list[tuple[str, str]], ReadContext]:
+    problems = Problems()
+    units = plan_units([InputSpec("t", str(path))], None, "line", 1 << 30, problems)
+    ctx = ReadContext(ReadOptions(), problems)
+    return [doc for unit in units for doc in READERS[unit.fmt](unit, ctx)], ctx
+
+
+def jsonl_bytes(n: int, first: int = 0) -> bytes:
+    return "".join(json.dumps({"text": f"기록 {i} 번째 문서입니다"}, ensure_ascii=False) + "\n"
+                   for i in range(first, first + n)).encode()
+
+
+# ---------------------------------------------------------------- truncated zstd
+
+
+@pytest.mark.parametrize("frames", [1, 3])
+def test_truncated_zstd_is_reported_and_strict_fails(tmp_path, frames):
+    compressor = zstandard.ZstdCompressor()
+    parts = [compressor.compress(jsonl_bytes(100, 100 * f)) for f in range(frames)]
+    cut = sum(map(len, parts[:-1])) + len(parts[-1]) // 2  # inside the last frame
+    path = tmp_path / "cut.jsonl.zst"
+    path.write_bytes(b"".join(parts)[:cut])
+    out = tmp_path / "out"
+    assert run(path, "-o", out, "--val-fraction", 0) == 0
+    m = manifest(out)
+    assert m["problems"] == {"truncated_archive": 1}
+    assert any(str(path) in s and "truncated_archive" in s for s in m["problem_samples"])
+    assert m["sources"]["cut"]["docs_kept"] >= 100 * (frames > 1)  # what was read before the cut is kept
+    assert run(path, "-o", tmp_path / "strict", "--strict") == 2
+
+
+# ---------------------------------------------------------------- paths
+
+
+def test_each_real_file_is_listed_once(tmp_path):
+    root = tmp_path / "d"
+    (root / "a" / "b").mkdir(parents=True)
+    (root / "a" / "b" / "x.txt").write_text("가\n")
+    (root / "y.txt").write_text("나\n")
+    (root / "a" / "loop").symlink_to(root, target_is_directory=True)  # a directory symlink loop
+    (root / "alias.txt").symlink_to(root / "y.txt")
+    for pattern in (str(root), f"{root}/**", f"{root}/**/*.txt"):
+        files = expand(pattern)
+        assert sorted(os.path.realpath(f) for f in files) == sorted({str((root / "a" / "b" / "x.txt").resolve()),
+                                                                    str((root / "y.txt").resolve())}), pattern
+    docs, _ = read(root)
+    assert sorted(t for t, _ in docs) == ["가\n", "나\n"]
+
+
+def test_hangul_source_name_and_a_bad_name(tmp_path):
+    path = tmp_path / "c.txt"
+    path.write_text("한국어 문장\n", "utf-8")
+    assert parse_input(f"나무위키={path}") == InputSpec("나무위키", str(path))
+    out = tmp_path / "out"
+    assert run(f"나무위키={path}", "-o", out) == 0
+    assert list(manifest(out)["sources"]) == ["나무위키"]
+    with pytest.raises(InputError, match="NAME may hold only letters"):
+        parse_input(f"나무 위키={path}")
+
+
+# ---------------------------------------------------------------- pathological records
+
+
+def test_deeply_nested_jsonl_record_is_one_problem(tmp_path):
+    path = tmp_path / "deep.jsonl"
+    depth = 100_000
+    path.write_bytes(b'{"text": "before"}\n' + b"[" * depth + b"]" * depth + b'\n{"text": "after"}\n')
+    docs, ctx = read(path)
+    assert [t for t, _ in docs] == ["before", "after"]
+    assert ctx.problems.counts == {"malformed_json": 1} and f"{path}:2" in ctx.problems.samples[0]
+
+
+# ---------------------------------------------------------------- binary detection
+
+
+def png_bytes() -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    pixels = bytes(range(256)) * 3000
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 256, 3000, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(pixels)) + chunk(b"IEND", b""))
+
+
+BINARY_HEADS = {"PNG": png_bytes()[:4096], "JPEG": b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x01" * 100,
+                "PDF": b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\n",
+                "ELF": b"\x7fELF\x02\x01\x01" + b"\x00" * 9 + b"\x02\x00>\x00",
+                "zip": b"PK\x03\x04\x14\x00\x00\x00\x08\x00",  # e.g. a zip inside a zip member
+                "GIF": b"GIF89a\x01\x00\x01\x00"}
+
+
+@pytest.mark.parametrize("kind", sorted(BINARY_HEADS))
+def test_binary_magic_numbers_are_not_text(kind):
+    with pytest.raises(UnknownFormat, match=f"looks binary \\({kind} data\\)"):
+        detect_format("file.txt", BINARY_HEADS[kind])
+
+
+def test_legacy_encoding_is_not_text_but_korean_text_is():
+    korean = "MZ세대는 새로운 소비 문화를 만든다. BMW 차량도 있다.\n" * 80
+    assert detect_format("a.txt", korean.encode()) == "text"
+    assert detect_format("b.txt", korean.encode()[:4095]) == "text"  # cut inside a character
+    with pytest.raises(UnknownFormat, match="not UTF-8"):
+        detect_format("c.txt", korean.encode("cp949"))
+
+
+def test_png_named_txt_stops_the_run(tmp_path, caplog):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text("좋은 문장\n", "utf-8")
+    (src / "photo.txt").write_bytes(png_bytes())
+    assert run(src, "-o", tmp_path / "out") == 1
+    assert "photo.txt: looks binary (PNG data)" in caplog.text
+    assert not (tmp_path / "out" / MANIFEST).exists()
