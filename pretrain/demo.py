@@ -12,7 +12,7 @@ import torch
 from transformers import AutoModelForSeq2SeqLM, T5Config, T5ForConditionalGeneration
 
 from pretrain import byte_vocab
-from pretrain.modeling import GBSWT5ForConditionalGeneration
+from pretrain.model_io import from_byt5, save_pretrained
 
 TEXT = "대한민국은 민주공화국이다. 대한민국의 주권은 국민에게 있고, 모든 권력은 국민으로부터 나온다."
 
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         out = args.out or Path(scratch)
         make_tiny_byt5(out / "byt5-tiny")
-        model = GBSWT5ForConditionalGeneration.from_byt5(out / "byt5-tiny").eval()
+        model = from_byt5(out / "byt5-tiny").eval()
 
         data = TEXT.encode("utf-8")
         ids = torch.from_numpy(byte_vocab.encode(data)).unsqueeze(0)
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{len(data)} bytes -> {inputs.shape[1]} ids -> GBST/encoder length {encoded.last_hidden_state.shape[1]}; "
               f"loss {out_before.loss.item():.3f}")
 
-        model.save_pretrained(out / "gbswt5-tiny")
+        save_pretrained(model, out / "gbswt5-tiny")
         reloaded = AutoModelForSeq2SeqLM.from_pretrained(out / "gbswt5-tiny", trust_remote_code=True).eval()
         with torch.no_grad():
             out_after = reloaded(input_ids=inputs, attention_mask=torch.ones_like(inputs), labels=labels)

@@ -2,9 +2,9 @@
 
     python -m pretrain.export RUN_OR_CHECKPOINT_DIR OUT_DIR [--tag global_stepN] [--bin] [--overwrite]
 
-DeepSpeed's zero_to_fp32 consolidates the partitions into one fp32 state dict; the model's own
-`save_pretrained` writes the HF files (safetensors, config with auto_map, remote code, tokenizer,
-generation config). A model card (README.md) records the training settings and final metrics.
+DeepSpeed's zero_to_fp32 consolidates the partitions into one fp32 state dict;
+`model_io.write_hf_files` writes the HF files (safetensors, config with auto_map, remote code,
+tokenizer, generation config). A model card (README.md) records the training settings and final metrics.
 """
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import contextlib
 import io
 import json
 import logging
-import os
 import shutil
 import sys
 import tempfile
@@ -26,6 +25,7 @@ from pretrain import checkpoint
 from pretrain.checkpoint import CHECKPOINT_DIR
 from pretrain.config import RUN_CONFIG_FILE
 from pretrain.metrics import METRICS_FILE, read_metrics
+from pretrain.model_io import replace_directory, write_hf_files
 from pretrain.model_setup import MODEL_CONFIG_FILE, model_from_config_file
 from pretrain.modeling import GBSWT5ForConditionalGeneration
 
@@ -147,12 +147,6 @@ the argmax accuracy on the span-corruption targets of the held-out validation sp
 """
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def export(source: Path, out: Path, *, tag: str | None = None, write_bin: bool = False,
            overwrite: bool = False) -> Path:
     """Write the HF directory `out` from a run or checkpoint; return `out`."""
@@ -164,18 +158,11 @@ def export(source: Path, out: Path, *, tag: str | None = None, write_bin: bool =
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         target = staging / "model"
-        model.save_pretrained(target)
-        if not isinstance(model, GBSWT5ForConditionalGeneration):
-            from transformers import ByT5Tokenizer
-
-            ByT5Tokenizer().save_pretrained(target)
+        write_hf_files(model, target)
         if write_bin:  # the .bin layout the released gbswt5 code loads
             torch.save(model.state_dict(), target / "pytorch_model.bin")
         (target / "README.md").write_text(model_card(run_dir, tag, model, out.name), encoding="utf-8")
-        target.chmod(0o777 & ~_umask())  # temporary directories are created private
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(target, out)
+        replace_directory(target, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     LOG.info("exported %s to %s", ckpt_dir / tag, out)

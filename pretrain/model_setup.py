@@ -13,7 +13,8 @@ from transformers import PretrainedConfig, T5Config, T5ForConditionalGeneration
 
 from data_prep.atomic import write_bytes
 from pretrain.config import ModelSettings
-from pretrain.modeling import GBSWT5Config, GBSWT5ForConditionalGeneration, load_t5
+from pretrain.model_io import from_byt5, load_t5
+from pretrain.modeling import GBSWT5Config, GBSWT5ForConditionalGeneration
 
 MODEL_CONFIG_FILE = "model_config.json"
 # GBST parameters frozen by `freeze_gbst` (ETRI's model card: the GBST block of the encoder);
@@ -68,7 +69,7 @@ def fresh_model(settings: ModelSettings) -> torch.nn.Module:
             return GBSWT5ForConditionalGeneration(GBSWT5Config.from_preset(settings.preset, **overrides))
         if _is_gbswt5_checkpoint(settings.init_from):
             return GBSWT5ForConditionalGeneration.from_pretrained(settings.init_from, **overrides)
-        return GBSWT5ForConditionalGeneration.from_byt5(settings.init_from, **overrides)
+        return from_byt5(settings.init_from, **overrides)
     if settings.init_from is None:
         return _with_own_lm_head(T5ForConditionalGeneration(_byt5_config(settings)), fresh=True)
     return _with_own_lm_head(load_t5(settings.init_from, **overrides))

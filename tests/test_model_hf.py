@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 from transformers import T5ForConditionalGeneration
 
 from pretrain.demo import make_tiny_byt5
-from pretrain.modeling import GBSWT5ForConditionalGeneration, load_t5
+from pretrain.model_io import from_byt5, load_t5, save_pretrained
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -35,7 +35,7 @@ def saved_tensors(path: Path) -> dict[str, torch.Tensor]:
 def test_from_byt5_copies_every_t5_tensor_bitwise(tiny_byt5_dir: Path) -> None:
     source = saved_tensors(tiny_byt5_dir)
     assert "lm_head.weight" in source and not torch.equal(source["lm_head.weight"], source["shared.weight"])
-    model = GBSWT5ForConditionalGeneration.from_byt5(tiny_byt5_dir, z_loss=0.0)
+    model = from_byt5(tiny_byt5_dir, z_loss=0.0)
     ours = model.state_dict()
     for key, tensor in source.items():
         target = "encoder.embed_tokens.embeds.weight" if key == "encoder.embed_tokens.weight" else key
@@ -67,7 +67,7 @@ def test_warm_start_keeps_lm_head_apart_without_the_tie_warning(tiny_byt5_dir: P
         T5ForConditionalGeneration.from_pretrained(tiny_byt5_dir)
         assert any("will NOT tie" in m for m in recorder.messages)  # what a plain load says
         recorder.messages.clear()
-        model = GBSWT5ForConditionalGeneration.from_byt5(tiny_byt5_dir)
+        model = from_byt5(tiny_byt5_dir)
         plain = load_t5(tiny_byt5_dir)
         assert not any("NOT tie" in m for m in recorder.messages)
         logger.warning("another warning")
@@ -79,7 +79,7 @@ def test_warm_start_keeps_lm_head_apart_without_the_tie_warning(tiny_byt5_dir: P
 
 
 def test_from_byt5_initialises_gbst_explicitly(tiny_byt5_dir: Path) -> None:
-    gbst = GBSWT5ForConditionalGeneration.from_byt5(tiny_byt5_dir).encoder.embed_tokens
+    gbst = from_byt5(tiny_byt5_dir).encoder.embed_tokens
     conv = gbst.positional_convol["2"]
     expected_tap = torch.zeros_like(conv.convol.weight)
     expected_tap[:, 0, 0] = 1
@@ -95,13 +95,13 @@ def test_from_byt5_hub_name_offline_fails_clearly(tmp_path, monkeypatch) -> None
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf_home" / "hub"))
-    monkeypatch.setattr("pretrain.modeling.modeling_gbswt5.is_offline_mode", lambda: True)
+    monkeypatch.setattr("pretrain.model_io.is_offline_mode", lambda: True)
     with pytest.raises(OSError, match=r"(?s)google/byt5-small.*offline.*directory path"):
-        GBSWT5ForConditionalGeneration.from_byt5("google/byt5-small")
+        from_byt5("google/byt5-small")
 
 
 def test_warm_started_model_trains_one_step(tiny_byt5_dir: Path) -> None:
-    model = GBSWT5ForConditionalGeneration.from_byt5(tiny_byt5_dir).train()
+    model = from_byt5(tiny_byt5_dir).train()
     ids = torch.randint(3, 259, (2, 40))
     labels = torch.randint(3, 259, (2, 8))
     loss = model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=labels).loss
@@ -135,17 +135,20 @@ CLEAN_LOAD = textwrap.dedent(
 
 
 def test_save_pretrained_loads_offline_without_this_project(tmp_path, tiny_byt5_dir: Path) -> None:
-    model = GBSWT5ForConditionalGeneration.from_byt5(tiny_byt5_dir).eval()
+    model = from_byt5(tiny_byt5_dir).eval()
     with torch.no_grad():
         model.encoder.embed_tokens.cand_scoring[0].bias.fill_(0.25)  # loaded values, not re-initialised ones
     out_dir = tmp_path / "export"
     out_dir.mkdir()
     (out_dir / "stale.txt").write_text("replaced atomically")
-    model.save_pretrained(out_dir)
+    save_pretrained(model, out_dir)
     files = {p.name for p in out_dir.iterdir()}
     assert {"config.json", "model.safetensors", "generation_config.json", "configuration_gbswt5.py",
             "modeling_gbswt5.py", "tokenizer_config.json"} <= files
     assert "stale.txt" not in files and not list(tmp_path.glob(".export*"))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out_dir.stat().st_mode & 0o777 == 0o777 & ~umask  # not the private mode of a temporary directory
     config = json.loads((out_dir / "config.json").read_text())
     assert config["auto_map"] == {"AutoConfig": "configuration_gbswt5.GBSWT5Config",
                                   "AutoModelForSeq2SeqLM": "modeling_gbswt5.GBSWT5ForConditionalGeneration"}

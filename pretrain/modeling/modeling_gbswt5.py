@@ -29,39 +29,20 @@ size. No candidate tensor of shape (b, s, blocks, d) is ever materialised.
 from __future__ import annotations
 
 import copy
-import logging
 import math
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import (
-    AttentionInterface,
-    AttentionMaskInterface,
-    ByT5Tokenizer,
-    GenerationMixin,
-    T5ForConditionalGeneration,
-)
+from transformers import AttentionInterface, AttentionMaskInterface, GenerationMixin
 from transformers import initialization as init
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import eager_mask
 from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput
 from transformers.models.t5.modeling_t5 import T5PreTrainedModel, T5Stack, eager_attention_forward
-from transformers.utils.hub import is_offline_mode
 
-from .configuration_gbswt5 import RELEASED_GBST, GBSWT5Config
-
-# T5 config fields a warm start takes from the ByT5 checkpoint.
-_T5_FIELDS = (
-    "vocab_size", "d_model", "d_kv", "d_ff", "num_layers", "num_decoder_layers", "num_heads",
-    "relative_attention_num_buckets", "relative_attention_max_distance", "layer_norm_epsilon",
-    "initializer_factor", "feed_forward_proj", "pad_token_id", "eos_token_id", "decoder_start_token_id",
-)
+from .configuration_gbswt5 import GBSWT5Config
 
 
 def _sdpa_off_cpu(module: nn.Module, query: torch.Tensor, *args, **kwargs):
@@ -509,115 +490,6 @@ class GBSWT5ForConditionalGeneration(GBSWT5PreTrainedModel, GenerationMixin):
 
     def prepare_decoder_input_ids_from_labels(self, labels: torch.Tensor) -> torch.Tensor:
         return self._shift_right(labels)
-
-    @classmethod
-    def from_byt5(cls, name_or_path: str | os.PathLike, **config_overrides) -> "GBSWT5ForConditionalGeneration":
-        """Warm start from a ByT5 (`T5ForConditionalGeneration`) checkpoint directory or hub name.
-
-        Every T5 tensor is copied unchanged (the encoder's byte table becomes GBST's, i.e. the shared
-        table); GBST parameters get `GBST.reset_parameters`' identity initialisation. The config takes
-        the checkpoint's dimensions, the released GBST settings and dropout 0.0, then `config_overrides`.
-        """
-        byt5 = _load_byt5(name_or_path)
-        source = byt5.config
-        settings = {key: getattr(source, key) for key in _T5_FIELDS if hasattr(source, key)}
-        # transformers 5 keeps ByT5's "untied lm_head" in scale_decoder_outputs, not tie_word_embeddings.
-        settings["tie_word_embeddings"] = bool(getattr(source, "scale_decoder_outputs", source.tie_word_embeddings))
-        settings.update(RELEASED_GBST, dropout_rate=0.0)  # pretraining ran without dropout
-        settings.update(config_overrides)
-        model = cls(GBSWT5Config(**settings)).to(byt5.dtype)
-        state = {
-            ("encoder.embed_tokens.embeds.weight" if key == "encoder.embed_tokens.weight" else key): tensor
-            for key, tensor in byt5.state_dict().items()
-        }
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        gbst_keys = {f"encoder.embed_tokens.{name}" for name, _ in model.encoder.embed_tokens.named_parameters()}
-        gbst_keys.discard("encoder.embed_tokens.embeds.weight")
-        unexpected = set(unexpected) - set(cls._keys_to_ignore_on_load_unexpected)
-        if set(missing) != gbst_keys or unexpected:
-            raise ValueError(
-                f"{name_or_path}: not a T5 checkpoint matching its config; missing {sorted(set(missing) - gbst_keys)}, "
-                f"unexpected {sorted(unexpected)}"
-            )
-        return model
-
-    def save_pretrained(self, save_directory: str | os.PathLike, **kwargs) -> None:
-        """Hugging Face format, written atomically: safetensors weights, config.json with auto_map,
-        this file and the config's (remote code), generation_config.json and ByT5 byte-tokenizer
-        files, so `AutoModelForSeq2SeqLM.from_pretrained(dir, trust_remote_code=True)` and
-        `AutoTokenizer.from_pretrained(dir)` work without this project installed.
-        """
-        if not kwargs.get("is_main_process", True):
-            return
-        target = Path(save_directory)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-        try:
-            super().save_pretrained(staging, **kwargs)
-            ByT5Tokenizer().save_pretrained(staging)
-            _replace_directory(staging, target)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-
-
-def _replace_directory(staging: Path, target: Path) -> None:
-    """Move a fully written directory into place; an existing one is swapped out, then removed."""
-    if not target.exists():
-        os.replace(staging, target)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
-    os.replace(target, old / target.name)
-    os.replace(staging, target)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-class _UntiedLmHeadNotice(logging.Filter):
-    """Drops transformers 5's warning that a T5 checkpoint's lm_head and byte table differ "so we
-    will NOT tie them". ByT5 keeps them apart, and so does the loaded model; the warning comes only
-    because T5Config always claims a tied lm_head (models/t5/configuration_t5.py), and its advice,
-    `tie_word_embeddings=False`, is a setting T5Config overrides."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        return not ("lm_head.weight" in message and "NOT tie" in message)
-
-
-def load_t5(name_or_path: str | os.PathLike, **kwargs) -> T5ForConditionalGeneration:
-    """`T5ForConditionalGeneration.from_pretrained` without the untied-lm_head warning."""
-    logger = logging.getLogger("transformers.modeling_utils")
-    notice = _UntiedLmHeadNotice()
-    logger.addFilter(notice)
-    try:
-        return T5ForConditionalGeneration.from_pretrained(name_or_path, **kwargs)
-    finally:
-        logger.removeFilter(notice)
-
-
-def _load_byt5(name_or_path: str | os.PathLike) -> T5ForConditionalGeneration:
-    """A local directory, else the hub cache, else the hub, failing clearly when offline."""
-    if os.path.isdir(name_or_path):
-        return load_t5(name_or_path)
-    try:
-        return load_t5(name_or_path, local_files_only=True)
-    except OSError:
-        pass
-    advice = (
-        f"download it where there is network (e.g. `hf download {name_or_path} --local-dir DIR`) "
-        f"and pass that directory path instead of the hub name"
-    )
-    if is_offline_mode():
-        raise OSError(
-            f"ByT5 checkpoint {str(name_or_path)!r} is not a local directory and is not in the Hugging Face cache, "
-            f"and the hub is offline (HF_HUB_OFFLINE=1); {advice}"
-        )
-    try:
-        return load_t5(name_or_path)
-    except OSError as error:
-        raise OSError(
-            f"ByT5 checkpoint {str(name_or_path)!r} is not a local directory, not cached, and could not be fetched "
-            f"from the Hugging Face hub (offline or no network?); {advice}"
-        ) from error
 
 
 GBSWT5Config.register_for_auto_class()
