@@ -35,8 +35,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from data_prep.assemble import PackOptions, assemble, validation_threshold  # noqa: E402
-from data_prep.manifest import MANIFEST  # noqa: E402
+from data_prep.assemble import assemble, validation_threshold  # noqa: E402
+from data_prep.pack import PackOptions  # noqa: E402
+from data_prep.shard_format import load_manifest  # noqa: E402
 from data_prep.readers import Unit  # noqa: E402
 from data_prep.sample import sample_paragraphs  # noqa: E402
 
@@ -140,7 +141,7 @@ def assembler_rate(work: Path, megabytes: int, repeat: int) -> float:
     mb = synthesise(corpus, megabytes) / 1e6
     shutil.rmtree(out, ignore_errors=True)
     timed([sys.executable, "-m", "data_prep", str(corpus), "-o", str(out), "--keep-work"])
-    manifest = json.loads((out / MANIFEST).read_text("utf-8"))
+    manifest = load_manifest(out)
     units = [Unit(i, u["path"], u["source"], u["format"], u["bytes"], u["member"], *(u["range"] or (None, None)))
              for i, u in enumerate(manifest["inputs"])]
     options = PackOptions(manifest["chunk_bytes"], manifest["cut_window"], manifest["separator"].encode("utf-8"),

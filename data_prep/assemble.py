@@ -8,29 +8,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from data_prep.dedup import HashSet, first_occurrences
-from data_prep.pack import Chunks, Packer
+from data_prep.pack import Chunks, Packer, PackOptions
 from data_prep.readers import Unit
+from data_prep.shard_format import SPLITS, TRAIN, VALIDATION
 from data_prep.shards import ShardWriter
 from data_prep.spill import iter_doc_batches, load_index
 from data_prep.stats import PackStats
-
-SPLITS = ("train", "validation")
-
-
-@dataclass(frozen=True)
-class PackOptions:
-    chunk_bytes: int = 1024
-    cut_window: int | None = None
-    separator: bytes = b"\n"
-    val_fraction: float = 0.0
-    val_docs: int | None = None
-    shard_rows: int = 131072
 
 
 def validation_threshold(options: PackOptions, kept_hashes: Callable[[], np.ndarray]) -> int:
@@ -73,8 +61,8 @@ def assemble(ready: Iterable[Unit], workdir: Path, stage: Path, options: PackOpt
         source.duplicate += int((~keep).sum())
         for first, docs in iter_doc_batches(workdir, unit.index, lengths):
             in_batch = slice(first, first + len(docs))
-            for split, mask in (("train", keep[in_batch] & ~to_validation[in_batch]),
-                                ("validation", keep[in_batch] & to_validation[in_batch])):
+            for split, mask in ((TRAIN, keep[in_batch] & ~to_validation[in_batch]),
+                                (VALIDATION, keep[in_batch] & to_validation[in_batch])):
                 chosen = [doc for doc, take in zip(docs, mask.tolist()) if take]
                 if not chosen:
                     continue

@@ -8,13 +8,14 @@ from pathlib import Path
 
 from pretrain.byte_vocab import raw_length_for_inputs
 
-from data_prep.assemble import PackOptions
 from data_prep.clean import CleanOptions
 from data_prep.inputs import InputError, parse_input
 from data_prep.merge import MergeError, merge
+from data_prep.pack import PackOptions
 from data_prep.prepare import OutputConflict, PrepareConfig, prepare
 from data_prep.readers import FORMATS, ReadOptions, UnknownFormat
 from data_prep.readers.json_docs import AIHUB_PRESETS
+from data_prep.shard_format import ShardFormatError
 from data_prep.sample import sample_inputs
 
 log = logging.getLogger("data_prep")
@@ -73,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("inspect", help="print a finished output's manifest summary and sample chunks")
     p.add_argument("directory", type=Path)
     p.add_argument("--samples", type=int, default=3)
+    p.add_argument("--verify", action="store_true", help="also check every shard's sha256 against the manifest")
     p = sub.add_parser("merge", help="combine finished outputs (e.g. per machine) into one dataset")
     p.add_argument("output", type=Path)
     p.add_argument("parts", nargs="+", type=Path)
@@ -113,13 +115,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "inspect":
             from data_prep.inspect_cmd import inspect
 
-            print(inspect(args.directory, args.samples))
+            print(inspect(args.directory, args.samples, verify=args.verify))
             return 0
         if args.command == "merge":
             merge(args.output, args.parts, ["data_prep", *argv])
             log.info("merged %d parts into %s", len(args.parts), args.output)
             return 0
         return prepare(_config(args, argv))
-    except (InputError, UnknownFormat, OutputConflict, MergeError, FileNotFoundError) as err:
+    except (InputError, UnknownFormat, OutputConflict, MergeError, ShardFormatError, FileNotFoundError) as err:
         log.error("error: %s", err)
         return 1

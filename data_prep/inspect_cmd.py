@@ -1,29 +1,28 @@
-"""`data_prep inspect DIR`: the manifest summary and a few decoded chunks."""
+"""`data_prep inspect DIR`: the manifest summary and a few decoded chunks, after checking every
+shard against the manifest (sizes and rows; sha256 too with --verify)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import pyarrow as pa
+from data_prep.manifest import summary_table
+from data_prep.shard_format import SPLITS, check_shards, load_manifest, read_split
 
-from data_prep.manifest import MANIFEST, summary_table
 
-
-def inspect(directory: Path, samples: int = 3, width: int = 300) -> str:
-    manifest_path = directory / MANIFEST
-    if not manifest_path.exists():
-        raise FileNotFoundError(f"{manifest_path} not found: not a finished data_prep output")
-    manifest = json.loads(manifest_path.read_text("utf-8"))
+def inspect(directory: Path, samples: int = 3, width: int = 300, verify: bool = False) -> str:
+    manifest = load_manifest(directory)
+    if verify:
+        check_shards(directory, manifest, verify=True)
     lines = [f"{directory}: format_version {manifest['format_version']}, command: {' '.join(manifest['command'])}",
              summary_table(manifest)]
     if manifest["problems"]:
         lines.append("problems: " + ", ".join(f"{k} {v}" for k, v in manifest["problems"].items()))
-    for split in ("train", "validation"):
-        shards = manifest["splits"][split]["shards"]
-        if not shards or not shards[0]["rows"]:
+    if verify:
+        lines.append("sha256 of every shard matches the manifest")
+    for split in SPLITS:
+        shards = read_split(directory, split, manifest)  # checks each shard's size and rows
+        if not shards:
             continue
-        with pa.ipc.open_stream(directory / split / shards[0]["file"]) as reader:
-            table = reader.read_all().slice(0, samples)
+        table = shards[0].table.slice(0, samples)
         for i, (chunk, source) in enumerate(zip(table.column("chunk").to_pylist(), table.column("source").to_pylist())):
             text = chunk.decode("utf-8")
             shown = text[:width].replace("\n", "\\n") + ("..." if len(text) > width else "")

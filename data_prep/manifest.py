@@ -1,5 +1,5 @@
-"""manifest.json: what was run, on what, and what came out (counts, shard checksums), plus the
-end-of-run summary table printed from it."""
+"""The manifest's report: versions, per-source counts, and the end-of-run summary table printed
+from it (the manifest's file name, version and shard records: `data_prep.shard_format`)."""
 from __future__ import annotations
 
 import platform
@@ -8,10 +8,8 @@ from collections import Counter
 import numpy as np
 import pyarrow as pa
 
+from data_prep.shard_format import TRAIN, VALIDATION
 from data_prep.stats import PackStats, SourceStats, UnitStats
-
-FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
 
 
 def versions() -> dict:
@@ -46,14 +44,10 @@ def summary_table(manifest: dict) -> str:
     for name, s in manifest["sources"].items():
         lines.append(f"{name[:16]:<16} {s['files']:>6} {s['docs_read']:>10} {s['docs_kept']:>10} "
                      f"{sum(s['dropped'].values()):>9} {s['bytes_in'] / 1e6:>9.1f} {s['bytes_out'] / 1e6:>9.1f} "
-                     f"{s['chunks']['train']:>9} {s['chunks']['validation']:>7} {sum(s['problems'].values()):>8}")
+                     f"{s['chunks'][TRAIN]:>9} {s['chunks'][VALIDATION]:>7} {sum(s['problems'].values()):>8}")
     splits = manifest["splits"]
-    lines.append(f"chunks: train {splits['train']['rows']} in {len(splits['train']['shards'])} shard(s), "
-                 f"validation {splits['validation']['rows']}; chunk_bytes {manifest['chunk_bytes']}; "
+    lines.append(f"chunks: {TRAIN} {splits[TRAIN]['rows']} in {len(splits[TRAIN]['shards'])} shard(s), "
+                 f"{VALIDATION} {splits[VALIDATION]['rows']}; chunk_bytes {manifest['chunk_bytes']}; "
                  f"problems {sum(manifest['problems'].values())}")
     return "\n".join(lines)
-
-
-def split_summary(shards: list[dict]) -> dict:
-    return {"rows": sum(s["rows"] for s in shards), "bytes": sum(s["bytes"] for s in shards), "shards": shards}
 

@@ -1,19 +1,18 @@
 """`data_prep merge OUT PART...`: combine finished outputs (e.g. one per machine of a
---num-splits run) into one dataset. Shards are hard-linked (copied across file systems) in the
-order the parts are given, each checked against its part's sha256. Counts are summed. Documents
-are not deduplicated across parts: each part deduplicated its own share of the inputs.
+--num-splits run) into one dataset. Each part's shards are first checked against its manifest
+(sizes, rows, sha256), then hard-linked (copied across file systems) in the order the parts are
+given. Counts are summed. Documents are not deduplicated across parts: each part deduplicated
+its own share of the inputs.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
 
-from data_prep.assemble import SPLITS
-from data_prep.manifest import FORMAT_VERSION, MANIFEST, split_summary, sum_counts, versions
-from data_prep.prepare import publish
-from data_prep.shards import sha256_file, shard_name, write_split_metadata
+from data_prep.manifest import sum_counts, versions
+from data_prep.shard_format import (FORMAT_VERSION, SPLITS, check_shards, load_manifest, publish, shard_name,
+                                    split_summary, write_split_metadata)
 from data_prep.stats import SourceStats
 
 
@@ -26,7 +25,9 @@ class MergeError(ValueError):
 
 
 def merge(out: Path, parts: list[Path], command: list[str]) -> dict:
-    manifests = [_load(part) for part in parts]
+    manifests = [load_manifest(part) for part in parts]
+    for part, manifest in zip(parts, manifests):
+        check_shards(part, manifest, verify=True)
     chunk_sizes = {m["chunk_bytes"] for m in manifests}
     if len(chunk_sizes) != 1:
         raise MergeError(f"parts have different chunk_bytes {sorted(chunk_sizes)}; they cannot be one dataset")
@@ -52,24 +53,12 @@ def merge(out: Path, parts: list[Path], command: list[str]) -> dict:
     return merged
 
 
-def _load(part: Path) -> dict:
-    path = part / MANIFEST
-    if not path.exists():
-        raise MergeError(f"{part} is not a finished data_prep output (no {MANIFEST})")
-    manifest = json.loads(path.read_text("utf-8"))
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise MergeError(f"{part}: format_version {manifest.get('format_version')} is not {FORMAT_VERSION}")
-    return manifest
-
-
 def _merge_split(stage: Path, split: str, parts: list[Path], manifests: list[dict]) -> dict:
     stage.mkdir(parents=True)
     found = [(part / split / s["file"], s) for part, m in zip(parts, manifests) for s in m["splits"][split]["shards"]]
     nonempty = [(path, shard) for path, shard in found if shard["rows"]] or found[:1]
     shards = []
     for i, (path, shard) in enumerate(nonempty):
-        if sha256_file(path) != shard["sha256"]:
-            raise MergeError(f"{path}: sha256 does not match its manifest (corrupt or modified shard)")
         target = stage / shard_name(i, len(nonempty))
         _link_or_copy(path, target)
         shards.append({**shard, "file": target.name})

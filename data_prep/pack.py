@@ -1,4 +1,5 @@
-"""Dense packing of documents into chunks of at most `chunk_bytes` bytes.
+"""Dense packing of documents into chunks of at most `chunk_bytes` bytes, and the options of the
+packing stage (`PackOptions`).
 
 Documents are joined by a separator and cut without padding. A cut never splits a UTF-8
 character; within the last `window` bytes of a chunk it prefers, in order, a newline, a sentence
@@ -10,6 +11,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 _SENTENCE_MARKS = b".?!"
+
+
+@dataclass(frozen=True)
+class PackOptions:
+    """How documents become shards: chunk size and cut window, the separator, the validation
+    draw (a fraction of documents or an exact count), and rows per shard file."""
+
+    chunk_bytes: int = 1024
+    cut_window: int | None = None
+    separator: bytes = b"\n"
+    val_fraction: float = 0.0
+    val_docs: int | None = None
+    shard_rows: int = 131072
 
 
 def default_window(chunk_bytes: int) -> int:

@@ -2,8 +2,9 @@
 assemble shards (phase 2), publish atomically.
 
 Work directory OUT/.work holds the spills and the run's fingerprint. The published output is
-OUT/train, OUT/validation and, written last, OUT/manifest.json: a directory without a manifest is
-incomplete and is replaced by the next run.
+OUT/train, OUT/validation, OUT/dataset_dict.json and, written last, OUT/manifest.json
+(`data_prep.shard_format`): a directory without a manifest is incomplete and is replaced by the
+next run.
 """
 from __future__ import annotations
 
@@ -18,17 +19,16 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from data_prep.assemble import SPLITS, PackOptions, assemble, kept_hashes, validation_threshold
-from data_prep.atomic import write_json
+from data_prep.assemble import assemble, kept_hashes, validation_threshold
 from data_prep.clean import CleanOptions
 from data_prep.extract import ExtractJob, extract_unit
 from data_prep.inputs import InputError, InputSpec, plan_units, select_split
-from data_prep.manifest import (FORMAT_VERSION, MANIFEST, source_counts, split_summary, sum_counts, summary_table,
-                                versions)
-from data_prep.pack import default_window
+from data_prep.manifest import source_counts, sum_counts, summary_table, versions
+from data_prep.pack import PackOptions, default_window
 from data_prep.problems import Problems
 from data_prep.progress import Progress
 from data_prep.readers import ReadOptions, Unit
+from data_prep.shard_format import FORMAT_VERSION, MANIFEST, SPLITS, publish, split_summary
 from data_prep.spill import load_meta
 
 log = logging.getLogger("data_prep")
@@ -178,11 +178,3 @@ def _manifest(config: PrepareConfig, units: list[Unit], key: str, metas: list[di
         "problem_samples": samples[:200],
         "splits": {split: split_summary(shards[split]) for split in SPLITS},
     }
-
-
-def publish(out: Path, stage: Path, manifest: dict) -> None:
-    """Move the staged splits into place, then write the manifest: its presence means complete."""
-    for split in SPLITS:
-        shutil.rmtree(out / split, ignore_errors=True)
-        (stage / split).replace(out / split)
-    write_json(out / MANIFEST, manifest)

@@ -1,38 +1,20 @@
-"""Arrow IPC *stream* shards in exactly the layout `datasets.Dataset.save_to_disk` writes
-(`data-00000-of-0000N.arrow`, `state.json`, `dataset_info.json`), so `datasets.load_from_disk`
-reads them. Shards are written under temporary names in a staging directory and renamed once N
-is known.
+"""The shard writer: one split's rows into Arrow IPC stream shards in the layout of
+`data_prep.shard_format` (which `datasets.load_from_disk` reads). Shards are written under
+temporary names in a staging directory and renamed once their count N is known.
 """
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
-from data_prep.atomic import write_json
 from data_prep.pack import Chunks
+from data_prep.shard_format import SCHEMA, shard_name, write_split_metadata
 
-FEATURES = {"chunk": {"dtype": "binary", "_type": "Value"}, "source": {"dtype": "string", "_type": "Value"}}
-SCHEMA = pa.schema([("chunk", pa.binary()), ("source", pa.string())],
-                   metadata={"huggingface": json.dumps({"info": {"features": FEATURES}})})
-DATASET_INFO = {"citation": "", "description": "", "features": FEATURES, "homepage": "", "license": ""}
 _BATCH_ROWS = 1024
-
-
-def shard_name(index: int, count: int) -> str:
-    return f"data-{index:05d}-of-{count:05d}.arrow"
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 22):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _binary_array(kind: pa.DataType, buffer: bytes, offsets: np.ndarray) -> pa.Array:
@@ -61,16 +43,6 @@ def _offsets(lengths: np.ndarray) -> np.ndarray:
     return offsets
 
 
-def write_split_metadata(directory: Path, shards: list[dict]) -> None:
-    """state.json and dataset_info.json for shards already in place under their final names."""
-    write_json(directory / "dataset_info.json", DATASET_INFO)
-    fingerprint = hashlib.sha256("".join(s["sha256"] for s in shards).encode()).hexdigest()[:16]
-    write_json(directory / "state.json", {
-        "_data_files": [{"filename": s["file"]} for s in shards], "_fingerprint": fingerprint,
-        "_format_columns": None, "_format_kwargs": {}, "_format_type": None,
-        "_output_all_columns": False, "_split": None})
-
-
 class _HashingFile:
     """A binary file that hashes what is written to it: a shard's sha256 is ready when it closes,
     instead of re-reading every shard at the end of the run, in serial time that caps worker scaling."""
@@ -78,10 +50,13 @@ class _HashingFile:
     def __init__(self, path: Path):
         self._file = open(path, "wb")
         self.sha256 = hashlib.sha256()
+        self.size = 0
 
     def write(self, data) -> int:
         self.sha256.update(data)
-        return self._file.write(data)
+        written = self._file.write(data)
+        self.size += written
+        return written
 
     def close(self) -> None:
         self._file.close()
@@ -127,12 +102,13 @@ class ShardWriter:
         self._writer.close()
         self._sink.close()
         self.shards.append({"rows": self._rows_in_shard, "bytes": self._bytes_in_shard,
-                            "sha256": self._hashing.sha256.hexdigest()})
+                            "file_bytes": self._hashing.size, "sha256": self._hashing.sha256.hexdigest()})
         self._writer = None
         self._rows_in_shard = self._bytes_in_shard = 0
 
     def finish(self) -> list[dict]:
-        """Close the split; rename shards to their final names; return per-shard rows, bytes, sha256."""
+        """Close the split; rename shards to their final names; return per-shard records (file,
+        rows, chunk bytes, file size, sha256)."""
         self.end_shard()
         if not self.shards:  # an empty split still needs one (empty) shard for load_from_disk
             self._open()

@@ -7,7 +7,6 @@ Layout in the work directory: `uNNNNNN.bin` (UTF-8 documents back to back), `uNN
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from array import array
@@ -17,15 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from data_prep.atomic import temp_path, write_json
+from data_prep.dedup import doc_hash
 
 # The assembler reads documents in batches of about this many bytes, so memory stays flat.
 READ_BATCH_BYTES = 1 << 20
 _WRITE_BLOCK = 1 << 20
-
-
-def doc_hash(data: bytes) -> int:
-    """64-bit hash of a cleaned document: the key of exact dedup and of the validation draw."""
-    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
 
 
 def _stem(workdir: Path, index: int) -> Path:

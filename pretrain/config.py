@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
-from data_prep.manifest import FORMAT_VERSION, MANIFEST
+from data_prep.shard_format import ShardFormatError, check_shards, load_manifest
 from pretrain.byte_vocab import MAX_SAFE_SENTINELS, corrupted_lengths, noise_counts, raw_length_for_inputs
 
 RUN_KEY = "run"
@@ -317,19 +317,12 @@ class ShardInfo:
 
 
 def read_manifest(directory: str | Path, where: str) -> dict:
-    path = Path(directory) / MANIFEST
-    if not Path(directory).is_dir():
-        raise ConfigError(f"{where}: shard directory {directory} does not exist")
-    manifest = _read_json(path, where, f"{path} is missing (not a `python -m data_prep` output?)")
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise ConfigError(f"{where}: {path} has format_version {manifest.get('format_version')!r}, "
-                          f"expected {FORMAT_VERSION}")
-    chunk = manifest.get("chunk_bytes")
-    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 2:
-        raise ConfigError(f"{where}: {path} has no valid integer 'chunk_bytes' (got {chunk!r})")
-    for split in ("train", "validation"):
-        if not (Path(directory) / split).is_dir():
-            raise ConfigError(f"{where}: {Path(directory) / split} is missing")
+    """A shard directory's manifest, after checking each shard's size and rows against it."""
+    try:
+        manifest = load_manifest(directory)
+        check_shards(directory, manifest)
+    except ShardFormatError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
     return manifest
 
 

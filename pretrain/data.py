@@ -14,7 +14,6 @@ split every global step and the global sequence depends only on B * W.
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import os
 from collections.abc import Iterator, Sequence
@@ -25,8 +24,8 @@ import pyarrow as pa
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from data_prep.shard_format import TRAIN, VALIDATION, Shard, load_manifest, read_split
 from pretrain.collator import SpanCorruptionCollator, pad_rows, to_tensors
-from pretrain.config import read_manifest
 from pretrain.mixture import mixing_counts
 from pretrain.randomness import MIX_STREAM, PASS_STREAM, VALIDATION_STREAM, permute, stream_key
 
@@ -45,15 +44,16 @@ class ShardIndex:
     def __init__(self, dirs: Sequence[str | os.PathLike], split: str) -> None:
         self.dirs = [Path(d) for d in dirs]
         self.split = split
-        self.chunk_bytes = [read_manifest(d, "ShardStream")["chunk_bytes"] for d in self.dirs]
+        manifests = [load_manifest(d) for d in self.dirs]
+        self.chunk_bytes = [m["chunk_bytes"] for m in manifests]
         self._bytes: list[np.ndarray] = []  # per file: the mapped file as uint8
         self._offsets: list[np.ndarray] = []  # per file: the same mapping as the offsets' integer type
         batches: list[tuple[int, int, int, int]] = []  # (rows, file, first offset element, data byte position)
         self.rows = []
-        for directory in self.dirs:
+        for directory, manifest in zip(self.dirs, manifests):
             before = len(batches)
-            for name in self._data_files(directory / split):
-                batches += self._map_file(directory / split / name)
+            for shard in read_split(directory, split, manifest):  # checked against the manifest
+                batches += self._map_shard(shard)
             self.rows.append(sum(b[0] for b in batches[before:]))
         counts = np.array([b[0] for b in batches], dtype=np.int64)
         self._first_row = np.concatenate([[0], np.cumsum(counts)])
@@ -62,40 +62,21 @@ class ShardIndex:
         self._data_pos = np.array([b[3] for b in batches], dtype=np.int64)
         self.dir_first_row = np.concatenate([[0], np.cumsum(self.rows)]).astype(np.int64)
 
-    @staticmethod
-    def _data_files(split_dir: Path) -> list[str]:
-        path = split_dir / "state.json"
-        try:
-            return [f["filename"] for f in json.loads(path.read_text())["_data_files"]]
-        except (OSError, ValueError, KeyError, TypeError) as err:
-            raise ValueError(f"{path}: not a datasets.save_to_disk split ({err!r})") from err
-
-    def _map_file(self, path: Path) -> list[tuple[int, int, int, int]]:
+    def _map_shard(self, shard: Shard) -> list[tuple[int, int, int, int]]:
         file_index = len(self._bytes)
-        buffer = pa.memory_map(str(path)).read_buffer()  # zero-copy view of the whole mapping
-        try:
-            table = pa.ipc.open_stream(buffer).read_all()
-        except pa.ArrowInvalid as err:
-            raise ValueError(f"{path}: not an Arrow IPC stream ({err})") from err
-        if table.schema.names[:2] != ["chunk", "source"]:
-            raise ValueError(f"{path}: columns {table.schema.names}, expected chunk, source")
-        kind = table.schema.field("chunk").type
-        if kind not in (pa.binary(), pa.large_binary()):
-            raise ValueError(f"{path}: field chunk has type {kind}, expected binary")
-        offset_type = np.int32 if kind == pa.binary() else np.int64
+        buffer = shard.buffer
+        offset_type = np.int32 if shard.table.schema.field("chunk").type == pa.binary() else np.int64
         width = np.dtype(offset_type).itemsize
         self._bytes.append(np.frombuffer(buffer, dtype=np.uint8))
         self._offsets.append(np.frombuffer(buffer, dtype=offset_type, count=buffer.size // width))
         batches = []
-        for array in table.column("chunk").chunks:
-            if array.null_count:
-                raise ValueError(f"{path}: field chunk has {array.null_count} null rows")
+        for array in shard.table.column("chunk").chunks:
             if len(array) == 0:
                 continue
             _, offsets, data = array.buffers()
             offset_byte = offsets.address - buffer.address
             if offset_byte % width:
-                raise ValueError(f"{path}: misaligned offsets buffer in the Arrow stream")
+                raise ValueError(f"{shard.path}: misaligned offsets buffer in the Arrow stream")
             batches.append((len(array), file_index, offset_byte // width + array.offset, data.address - buffer.address))
         return batches
 
@@ -139,7 +120,7 @@ class ShardStream(IterableDataset):
     """Endless stream of collated batches for one rank of a (possibly distributed) run."""
 
     def __init__(self, dirs: Sequence[str | os.PathLike], *, batch_size: int, collator: SpanCorruptionCollator,
-                 split: str = "train", seed: int = 0, rank: int = 0, world_size: int = 1,
+                 split: str = TRAIN, seed: int = 0, rank: int = 0, world_size: int = 1,
                  weights: Sequence[float] | None = None, temperature_alpha: float | None = None,
                  num_workers: int = 0) -> None:
         if isinstance(dirs, (str, os.PathLike)):
@@ -279,7 +260,7 @@ def validation_batches(dirs: Sequence[str | os.PathLike], *, batch_size: int, co
     """
     if isinstance(dirs, (str, os.PathLike)):
         dirs = [dirs]
-    index = ShardIndex(dirs, "validation")
+    index = ShardIndex(dirs, VALIDATION)
     collator.check_lengths([max(index.chunk_bytes)])
     total = index.total_rows
     per_rank = total // world_size

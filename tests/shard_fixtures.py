@@ -1,24 +1,38 @@
-"""Small shard directories in the agreed layout (interfaces: OUT/{train,validation}, manifest.json)."""
+"""Small shard directories written through the shard contract (`data_prep.shard_format`), as
+`python -m data_prep` writes them: OUT/{train,validation}, dataset_dict.json, manifest.json."""
 from __future__ import annotations
 
-import json
 import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from datasets import Dataset, Features, Value
-
-FEATURES = Features({"chunk": Value("binary"), "source": Value("string")})
+from data_prep.pack import Chunks
+from data_prep.shard_format import FORMAT_VERSION, TRAIN, VALIDATION, publish, split_summary
+from data_prep.shards import ShardWriter
 
 
 def write_shard_dir(path: str | os.PathLike, chunks: Sequence[bytes], source: str = "test", chunk_bytes: int = 1024,
                     val_chunks: Sequence[bytes] = (), num_shards: int = 1) -> Path:
-    """Write chunks as OUT/train and val_chunks as OUT/validation, plus a minimal manifest.json."""
+    """Write chunks as OUT/train and val_chunks as OUT/validation (each split over up to
+    `num_shards` shards of nearly equal size, as `datasets.Dataset.save_to_disk` splits), and the
+    manifest."""
     out = Path(path)
-    out.mkdir(parents=True, exist_ok=True)
-    for split, rows in (("train", chunks), ("validation", val_chunks)):
-        data = Dataset.from_dict({"chunk": list(rows), "source": [source] * len(rows)}, features=FEATURES)
-        data.save_to_disk(str(out / split), num_shards=min(num_shards, max(len(rows), 1)))
-    manifest = {"format_version": 1, "chunk_bytes": chunk_bytes, "sources": {source: {"train": len(chunks), "validation": len(val_chunks)}}}
-    (out / "manifest.json").write_text(json.dumps(manifest))
+    stage = out / ".stage"
+    splits = {}
+    for split, rows in ((TRAIN, chunks), (VALIDATION, val_chunks)):
+        writer = ShardWriter(stage / split, shard_rows=max(len(rows), 1))
+        count = min(num_shards, max(len(rows), 1))
+        size, extra = divmod(len(rows), count)
+        for i in range(count):
+            start = i * size + min(i, extra)
+            part = rows[start : start + size + (i < extra)]
+            bounds = [0]
+            for row in part:
+                bounds.append(bounds[-1] + len(row))
+            writer.add(Chunks(b"".join(part), bounds), source)
+            writer.end_shard()
+        splits[split] = split_summary(writer.finish())
+    publish(out, stage, {"format_version": FORMAT_VERSION, "chunk_bytes": chunk_bytes, "splits": splits})
+    shutil.rmtree(stage)
     return out

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
+from shard_fixtures import write_shard_dir
 
 from pretrain.byte_vocab import corrupted_lengths
 from pretrain.config import (
@@ -23,11 +24,8 @@ CONFIGS = Path(__file__).resolve().parents[1] / "ds_configs"
 
 
 def fake_shards(path: Path, chunk_bytes: int = 256) -> Path:
-    """The files validation reads: a manifest and the two split directories."""
-    (path / "train").mkdir(parents=True)
-    (path / "validation").mkdir()
-    (path / "manifest.json").write_text(json.dumps({"format_version": 1, "chunk_bytes": chunk_bytes}))
-    return path
+    """A small shard directory whose manifest says `chunk_bytes`."""
+    return write_shard_dir(path, [b"x" * 16] * 4, chunk_bytes=chunk_bytes)
 
 
 def tiny_doc(**run_changes) -> dict:

@@ -19,10 +19,9 @@ import pyarrow as pa
 import pytest
 
 from data_prep.cli import main
-from data_prep.manifest import MANIFEST
 from data_prep.progress import Progress
 from data_prep.sample import konlpy_corpus_dir, sample_paragraphs
-from data_prep.shards import sha256_file
+from data_prep.shard_format import DATASET_DICT, MANIFEST, sha256_file
 from pretrain.byte_vocab import raw_length_for_inputs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -89,7 +88,7 @@ def run(*args) -> int:
 def test_sample_end_to_end_layout_and_manifest(tmp_path):
     out = tmp_path / "out"
     assert run("--konlpy-sample", "--text-mode", "block", "--val-fraction", "0.1", "-o", out) == 0
-    assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "train", "validation"]
+    assert sorted(p.name for p in out.iterdir()) == [DATASET_DICT, MANIFEST, "train", "validation"]
     check_chunks(out, 1024)
     m = manifest(out)
     assert m["format_version"] == 1 and m["chunk_bytes"] == 1024 and m["cut_window"] == 10
@@ -107,6 +106,9 @@ def test_sample_end_to_end_layout_and_manifest(tmp_path):
             assert sha256_file(out / split / shard["file"]) == shard["sha256"]
     assert {r[1] for r in load_split(out, "train")} == {"kolaw", "kobill"}
     assert not (out / ".work").exists()
+    whole = datasets.load_from_disk(str(out))  # OUT itself loads, as a DatasetDict
+    assert isinstance(whole, datasets.DatasetDict) and list(whole) == ["train", "validation"]
+    assert [len(whole[split]) for split in whole] == [m["splits"][split]["rows"] for split in ("train", "validation")]
 
 
 def test_input_length_sets_chunk_bytes(tmp_path, corpus):
@@ -167,6 +169,8 @@ def test_num_splits_partition_and_merge(tmp_path, corpus):
         assert [r[0] for r in load_split(merged, split)] == [r[0] for p in parts for r in load_split(p, split)]
     assert m["sources"]["news"]["docs_kept"] == manifest(full)["sources"]["news"]["docs_kept"]
     assert len(m["merged_from"]) == 2
+    whole = datasets.load_from_disk(str(merged))
+    assert {split: len(whole[split]) for split in whole} == {split: m["splits"][split]["rows"] for split in ("train", "validation")}
     assert run("inspect", merged) == 0
 
 

@@ -5,7 +5,8 @@ import datasets
 import pyarrow as pa
 
 from data_prep.pack import Chunks
-from data_prep.shards import ShardWriter, sha256_file
+from data_prep.shard_format import sha256_file
+from data_prep.shards import ShardWriter
 
 
 def chunks_of(rows: list[bytes], lead: bytes = b"") -> Chunks:
