@@ -184,3 +184,48 @@ def test_config_hash_ignores_resumable_fields_only(tmp_path):
         other = parse_document(base.to_json_dict())
         mutate(other)
         assert config_hash(other) != config_hash(base)
+
+
+def test_config_hash_is_the_one_existing_runs_were_written_with():
+    """Checkpoints store this hash; a different value for the same settings refuses every existing
+    run's resume. (A new run-block field changes it too: its default joins every run's hash.)"""
+    doc = {"train_micro_batch_size_per_gpu": 1, "steps_per_print": 5, "run": {"optimizer": {"lr": 1}}}
+    assert config_hash(parse_document(doc)) == "d6bf8dc85ba5792c"  # what the code before the pydantic schema gave
+
+
+def test_presets_and_model_types_match_the_model():
+    from pretrain.config import MODEL_TYPES, PRESETS
+    from pretrain.modeling.configuration_gbswt5 import _BYT5_DIMS
+
+    assert sorted(PRESETS) == sorted(_BYT5_DIMS)
+    assert MODEL_TYPES == ("gbswt5", "byt5")
+    with pytest.raises(ConfigError, match=r"run.model.preset: 'xl' is not one of \['tiny', 'small', 'base', 'large'\]"):
+        parse_document(tiny_doc(model={"preset": "xl"}))
+
+
+@pytest.mark.parametrize(
+    ("section", "typo", "message"),
+    [
+        (("zero_optimization",), {"stge": 3}, "zero_optimization: unknown key 'stge' (did you mean 'stage'?)"),
+        (("zero_optimization", "offload_optimizer"), {"device": "cpu", "devce": "cpu"},
+         "zero_optimization.offload_optimizer: unknown key 'devce' (did you mean 'device'?)"),
+        (("bf16",), {"enabled": True, "enabeld": True}, "bf16: unknown key 'enabeld' (did you mean 'enabled'?)"),
+    ],
+)
+def test_nested_deepspeed_typos_get_a_suggestion(section, typo, message):
+    doc = tiny_doc()
+    node = doc
+    for key in section[:-1]:
+        node = node[key]
+    node[section[-1]] = {**node.get(section[-1], {}), **typo}
+    with pytest.raises(ConfigError) as err:
+        check_deepspeed_keys(parse_document(doc).deepspeed)
+    assert str(err.value) == message
+
+
+def test_an_unplaceable_deepspeed_error_is_still_one_line():
+    doc = tiny_doc()
+    doc["zero_optimization"]["stage"] = "three"
+    with pytest.raises(ConfigError) as err:
+        check_deepspeed_keys(parse_document(doc).deepspeed)
+    assert "\n" not in str(err.value) and "stage" in str(err.value)
