@@ -19,7 +19,8 @@ from pathlib import Path
 # `pretrain` package; the repository root takes its place.
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from pretrain.config import ConfigError, check_deepspeed_keys, load_config, validate
+from pretrain.config import ConfigError, TrainConfig, check_deepspeed_keys, load_config, validate
+from pretrain.model_path import ModelPathError, resolve_model
 
 EXIT_CONFIG = 2
 
@@ -51,6 +52,16 @@ def _unlink_cpu_allreduce_segment(rank: int) -> None:
     Path("/dev/shm", name).unlink(missing_ok=True)
 
 
+def _check_warm_start(config: TrainConfig) -> None:
+    """A new run's init_from must be loadable (a resumed one reads its checkpoint instead): fail
+    here, in one line, rather than after the process group forms."""
+    from pretrain.checkpoint import CHECKPOINT_DIR, list_tags
+
+    init_from = config.run.model.init_from
+    if init_from is not None and not list_tags(Path(config.run.output_dir) / CHECKPOINT_DIR):
+        resolve_model(init_from, what="run.model.init_from")
+
+
 def main(argv: list[str] | None = None) -> int:
     _single_process_defaults()
     rank = int(os.environ["RANK"])
@@ -62,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(argv)
         shards = validate(config, world_size=int(os.environ["WORLD_SIZE"]))
         check_deepspeed_keys(config.deepspeed)
-    except ConfigError as exc:
+        _check_warm_start(config)
+    except (ConfigError, ModelPathError) as exc:
         if rank == 0:
             print(f"configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -83,6 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     except ResumeError as exc:
         if rank == 0:
             print(f"cannot resume: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except ModelPathError as exc:  # init_from went missing between the check and the load
+        if rank == 0:
+            print(f"configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     return trainer.train()
 

@@ -39,6 +39,10 @@ class ExportError(RuntimeError):
 def locate(path: Path, tag: str | None) -> tuple[Path, Path, str]:
     """(run directory, checkpoint directory, tag) for a run dir, its checkpoints dir or one tag dir."""
     path = path.resolve()
+    if not path.is_dir():
+        raise ExportError(f"{path}: no such directory (pass a run directory, its checkpoints/ or a global_stepN)")
+    if (path / "config.json").is_file():
+        raise ExportError(f"{path} is already a Hugging Face model directory; export reads a training run")
     if (path / CHECKPOINT_DIR).is_dir():
         run_dir, ckpt_dir = path, path / CHECKPOINT_DIR
     elif checkpoint.list_tags(path):

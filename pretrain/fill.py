@@ -14,6 +14,7 @@ import torch
 import transformers
 
 from pretrain.byte_vocab import EOS_ID, MAX_SAFE_SENTINELS, decode, encode, sentinel_id
+from pretrain.model_path import ModelPathError, resolve_model
 
 
 @dataclass
@@ -89,15 +90,16 @@ def fill(model: torch.nn.Module, text: str, *, marker: str = "<mask>", max_new_t
 
 
 def load_model(model_dir: str) -> torch.nn.Module:
-    """A GBSWT5 or plain ByT5 checkpoint directory, with this project's model code for GBSWT5.
+    """A GBSWT5 or plain ByT5 model (directory or hub id), with this project's model code for GBSWT5.
 
     ETRI's released GBSWT5 directories carry no `auto_map`, so GBSWT5 is loaded through our class
-    rather than through remote code.
+    rather than through remote code. A bad path raises ModelPathError before anything is loaded.
     """
     from transformers import AutoConfig, AutoModelForSeq2SeqLM
 
     import pretrain.modeling  # noqa: F401  (registers gbswt5 with the Auto classes)
 
+    model_dir = resolve_model(model_dir)
     config = AutoConfig.from_pretrained(model_dir)
     model = AutoModelForSeq2SeqLM.from_pretrained(model_dir, config=config)
     return model.eval()
@@ -105,7 +107,7 @@ def load_model(model_dir: str) -> torch.nn.Module:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pretrain.fill", description=__doc__.splitlines()[0])
-    parser.add_argument("model_dir", help="exported GBSWT5 / ByT5 checkpoint directory")
+    parser.add_argument("model_dir", help="exported GBSWT5 / ByT5 model directory, or a hub id")
     parser.add_argument("text", nargs="+", help="text with markers; several texts are filled one by one")
     parser.add_argument("--marker", default="<mask>", help="the marker string (default: <mask>)")
     parser.add_argument("--max-new-tokens", type=int, default=256)
@@ -113,7 +115,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     transformers.utils.logging.disable_progress_bar()  # one bar per weight file is noise here
-    model = load_model(args.model_dir)
+    try:
+        model = load_model(args.model_dir)
+    except ModelPathError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     for text in args.text:
         try:
             result = fill(model, text, marker=args.marker, max_new_tokens=args.max_new_tokens,

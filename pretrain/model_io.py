@@ -13,8 +13,8 @@ from pathlib import Path
 
 import torch
 from transformers import ByT5Tokenizer, T5ForConditionalGeneration
-from transformers.utils.hub import is_offline_mode
 
+from pretrain.model_path import resolve_model
 from pretrain.modeling import GBSWT5Config, GBSWT5ForConditionalGeneration
 from pretrain.modeling.configuration_gbswt5 import RELEASED_GBST
 
@@ -49,29 +49,8 @@ def load_t5(name_or_path: str | os.PathLike, **kwargs) -> T5ForConditionalGenera
 
 
 def load_byt5(name_or_path: str | os.PathLike) -> T5ForConditionalGeneration:
-    """A local directory, else the hub cache, else the hub, failing clearly when offline."""
-    if os.path.isdir(name_or_path):
-        return load_t5(name_or_path)
-    try:
-        return load_t5(name_or_path, local_files_only=True)
-    except OSError:
-        pass
-    advice = (
-        f"download it where there is network (e.g. `hf download {name_or_path} --local-dir DIR`) "
-        f"and pass that directory path instead of the hub name"
-    )
-    if is_offline_mode():
-        raise OSError(
-            f"ByT5 checkpoint {str(name_or_path)!r} is not a local directory and is not in the Hugging Face cache, "
-            f"and the hub is offline (HF_HUB_OFFLINE=1); {advice}"
-        )
-    try:
-        return load_t5(name_or_path)
-    except OSError as error:
-        raise OSError(
-            f"ByT5 checkpoint {str(name_or_path)!r} is not a local directory, not cached, and could not be fetched "
-            f"from the Hugging Face hub (offline or no network?); {advice}"
-        ) from error
+    """A local directory, else the hub cache, else the hub; ModelPathError (one line) when none has it."""
+    return load_t5(resolve_model(name_or_path, what="ByT5 checkpoint"))
 
 
 def from_byt5(name_or_path: str | os.PathLike, **config_overrides) -> GBSWT5ForConditionalGeneration:

@@ -14,6 +14,7 @@ from transformers import PretrainedConfig, T5Config, T5ForConditionalGeneration
 from data_prep.atomic import write_bytes
 from pretrain.config import ModelSettings
 from pretrain.model_io import from_byt5, load_t5
+from pretrain.model_path import resolve_model
 from pretrain.modeling import GBSWT5Config, GBSWT5ForConditionalGeneration
 
 MODEL_CONFIG_FILE = "model_config.json"
@@ -63,16 +64,17 @@ def _with_own_lm_head(model: T5ForConditionalGeneration, *, fresh: bool = False)
 def fresh_model(settings: ModelSettings) -> torch.nn.Module:
     """The model before any checkpoint of this run is loaded: warm start or random init."""
     overrides = dict(settings.overrides)
+    source = None if settings.init_from is None else resolve_model(settings.init_from, what="run.model.init_from")
     if settings.type == "gbswt5":
         overrides["z_loss"] = settings.z_loss
-        if settings.init_from is None:
+        if source is None:
             return GBSWT5ForConditionalGeneration(GBSWT5Config.from_preset(settings.preset, **overrides))
-        if _is_gbswt5_checkpoint(settings.init_from):
-            return GBSWT5ForConditionalGeneration.from_pretrained(settings.init_from, **overrides)
-        return from_byt5(settings.init_from, **overrides)
-    if settings.init_from is None:
+        if _is_gbswt5_checkpoint(source):
+            return GBSWT5ForConditionalGeneration.from_pretrained(source, **overrides)
+        return from_byt5(source, **overrides)
+    if source is None:
         return _with_own_lm_head(T5ForConditionalGeneration(_byt5_config(settings)), fresh=True)
-    return _with_own_lm_head(load_t5(settings.init_from, **overrides))
+    return _with_own_lm_head(load_t5(source, **overrides))
 
 
 def model_from_config_file(path: Path) -> torch.nn.Module:

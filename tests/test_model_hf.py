@@ -95,7 +95,8 @@ def test_from_byt5_hub_name_offline_fails_clearly(tmp_path, monkeypatch) -> None
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf_home" / "hub"))
-    monkeypatch.setattr("pretrain.model_io.is_offline_mode", lambda: True)
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hf_home" / "hub"))
     with pytest.raises(OSError, match=r"(?s)google/byt5-small.*offline.*directory path"):
         from_byt5("google/byt5-small")
 
