@@ -7,7 +7,7 @@ spills.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -35,18 +35,22 @@ def validation_threshold(options: PackOptions, kept_hashes: Callable[[], np.ndar
     return int(np.partition(kept, options.val_docs)[options.val_docs]) if options.val_docs else 0
 
 
-def kept_hashes(units: list[Unit], workdir: Path) -> np.ndarray:
+def kept_hashes(units: list[Unit], workdir: Path, near_drop: Mapping[int, np.ndarray] | None = None) -> np.ndarray:
     """Hashes of every document dedup keeps, across all (already extracted) units."""
     seen = HashSet()
+    kept = []
     for unit in units:
-        first_occurrences(load_index(workdir, unit.index)[1], seen)
-    return seen.values()
+        hashes = load_index(workdir, unit.index)[1]
+        keep = first_occurrences(hashes, seen)
+        kept.append(hashes[keep & ~near_drop[unit.index]] if near_drop is not None else hashes[keep])
+    return np.concatenate(kept) if kept else np.zeros(0, np.uint64)
 
 
 def assemble(ready: Iterable[Unit], workdir: Path, stage: Path, options: PackOptions,
-             threshold: int) -> tuple[dict, dict[str, PackStats]]:
+             threshold: int, near_drop: Mapping[int, np.ndarray] | None = None) -> tuple[dict, dict[str, PackStats]]:
     """Write both splits under `stage` from the units in `ready` (in unit order; each is yielded
-    once its spill exists, so packing overlaps extraction); return (shard lists, per-source counts)."""
+    once its spill exists, so packing overlaps extraction); return (shard lists, per-source counts).
+    `near_drop` (unit index -> flags) removes near-duplicates; an exact duplicate counts as such."""
     seen = HashSet()
     need_validation_doc = options.val_docs is None and options.val_fraction > 0
     writers = {split: ShardWriter(stage / split, options.shard_rows) for split in SPLITS}
@@ -55,10 +59,14 @@ def assemble(ready: Iterable[Unit], workdir: Path, stage: Path, options: PackOpt
     for unit in ready:
         lengths, hashes = load_index(workdir, unit.index)
         keep = first_occurrences(hashes, seen)
-        to_validation = _validation_mask(hashes, keep, threshold, need_validation_doc)
-        need_validation_doc &= not keep.any()
         source = stats[unit.source]
         source.duplicate += int((~keep).sum())
+        if near_drop is not None:
+            near = near_drop[unit.index]
+            source.near_duplicate += int((keep & near).sum())
+            keep &= ~near
+        to_validation = _validation_mask(hashes, keep, threshold, need_validation_doc)
+        need_validation_doc &= not keep.any()
         for first, docs in iter_doc_batches(workdir, unit.index, lengths):
             in_batch = slice(first, first + len(docs))
             for split, mask in ((TRAIN, keep[in_batch] & ~to_validation[in_batch]),

@@ -5,6 +5,8 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
+
 
 def temp_path(path: Path) -> Path:
     """Unique per process: a worker orphaned by kill -9 may still be finishing the same file."""
@@ -19,3 +21,10 @@ def write_bytes(path: Path, data: bytes) -> None:
 
 def write_json(path: Path, obj) -> None:
     write_bytes(path, (json.dumps(obj, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
+
+
+def write_npy(path: Path, array) -> None:
+    tmp = temp_path(path)
+    with open(tmp, "wb") as f:
+        np.save(f, array)
+    os.replace(tmp, path)

@@ -6,15 +6,17 @@ import logging
 import sys
 from pathlib import Path
 
+from pretrain.byte_vocab import raw_length_for_inputs
+
 from data_prep.clean import CleanOptions
 from data_prep.inputs import InputError, parse_input
 from data_prep.merge import MergeError, merge
+from data_prep.minhash import NearDedupOptions
 from data_prep.pack import PackOptions
 from data_prep.prepare import OutputConflict, PrepareConfig, prepare
 from data_prep.readers import FORMATS, ReadOptions, UnknownFormat
 from data_prep.readers.json_docs import AIHUB_PRESETS
 from data_prep.shard_format import ShardFormatError
-from data_prep.span_lengths import raw_length_for_inputs
 from data_prep.sample import sample_inputs
 
 log = logging.getLogger("data_prep")
@@ -43,6 +45,13 @@ def _prepare_parser(sub) -> None:
                    help="drop documents whose Hangul share is lower (0 = off)")
     g.add_argument("--deid-tags", choices=("keep", "remove"), default="keep",
                    help="Modu de-identification tags (&name&)")
+    g = p.add_argument_group("near-duplicates")
+    g.add_argument("--near-dedup", action=argparse.BooleanOptionalAction, default=False,
+                   help="remove near-duplicate documents (MinHash LSH over character 5-grams without whitespace; "
+                   "the first document of each cluster, in input order, is kept)")
+    g.add_argument("--near-dedup-threshold", type=float, default=0.8, metavar="J",
+                   help="Jaccard similarity of the 5-gram sets from which documents count as near-duplicates "
+                   "(0.8: FineWeb-2's 14 bands of 8 hashes)")
     g = p.add_argument_group("packing and output")
     size = g.add_mutually_exclusive_group()
     size.add_argument("--chunk-bytes", type=int, default=1024, help="raw bytes per chunk")
@@ -92,6 +101,8 @@ def _config(args: argparse.Namespace, argv: list[str]) -> PrepareConfig:
     if not inputs:
         raise InputError("no inputs given (pass paths or --konlpy-sample)")
     doc_path, text_path = AIHUB_PRESETS[args.aihub_preset] if args.aihub_preset else (args.doc_path, args.text_path)
+    if not 0 < args.near_dedup_threshold < 1:
+        raise InputError(f"--near-dedup-threshold must be between 0 and 1, not {args.near_dedup_threshold}")
     chunk_bytes = raw_length_for_inputs(args.input_length) if args.input_length else args.chunk_bytes
     return PrepareConfig(
         inputs=[parse_input(arg) for arg in inputs], output=args.output, format=args.format,
@@ -99,6 +110,7 @@ def _config(args: argparse.Namespace, argv: list[str]) -> PrepareConfig:
         clean=CleanOptions(args.min_chars, args.min_hangul_ratio, args.deid_tags),
         pack=PackOptions(chunk_bytes, args.cut_window, _unescape(args.separator).encode("utf-8"),
                          0.0 if args.val_docs is not None else args.val_fraction, args.val_docs, args.shard_rows),
+        near=NearDedupOptions(args.near_dedup, args.near_dedup_threshold),
         workers=args.workers, num_splits=args.num_splits, split_index=args.split_index,
         unit_bytes=int(args.unit_mb * 2**20), strict=args.strict, overwrite=args.overwrite, keep_work=args.keep_work,
         command=["data_prep", *argv])

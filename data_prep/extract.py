@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from data_prep.clean import CleanOptions, cleaning_steps
+from data_prep.minhash import BandKeySpill, NearDedupOptions
+from data_prep.near_dedup import lsh_path
 from data_prep.readers import READERS, ReadContext, ReadOptions, Unit
 from data_prep.spill import SpillWriter
 from data_prep.stats import UnitStats
@@ -25,6 +27,7 @@ class ExtractJob:
     read: ReadOptions
     clean: CleanOptions
     workdir: Path
+    near: NearDedupOptions = NearDedupOptions()
 
 
 def extract_unit(job: ExtractJob) -> dict:
@@ -33,6 +36,7 @@ def extract_unit(job: ExtractJob) -> dict:
     ctx = ReadContext(job.read)
     spill = SpillWriter(job.workdir, unit.index)
     pipeline = Pipeline.of(cleaning_steps(unit.fmt, job.clean))
+    keys = BandKeySpill(lsh_path(job.workdir, unit.index), job.near) if job.near.enabled else None
     text_bytes = 0
     location = unit.name
     try:
@@ -45,6 +49,8 @@ def extract_unit(job: ExtractJob) -> dict:
             data = cleaned.encode("utf-8")
             text_bytes += len(data)
             spill.add(data)
+            if keys is not None:
+                keys.add(cleaned)
     except Exception as err:  # noqa: BLE001 - any reader failure on bad bytes must not lose the rest of the run
         kind = "truncated_archive" if isinstance(err, _TRUNCATION_ERRORS) else "read_error"
         ctx.problems.report(kind, f"{unit.name} after {location}", f"{type(err).__name__}: {err}; rest of unit skipped")
@@ -55,5 +61,7 @@ def extract_unit(job: ExtractJob) -> dict:
                       clean_bytes=text_bytes, dropped=dropped, edits=counts.edits, bytes_in=unit.size,
                       problems=ctx.problems.counts)
     meta = {"unit": unit.index, "source": unit.source, **stats.to_json(), "problem_samples": ctx.problems.samples}
+    if keys is not None:
+        keys.commit()  # before the spill, whose .json marks the unit done
     spill.commit(meta)
     return meta

@@ -24,6 +24,8 @@ from data_prep.clean import CleanOptions
 from data_prep.extract import ExtractJob, extract_unit
 from data_prep.inputs import InputError, InputSpec, plan_units, select_split
 from data_prep.manifest import source_counts, sum_counts, summary_table, versions
+from data_prep.minhash import NearDedupOptions
+from data_prep.near_dedup import near_duplicates
 from data_prep.pack import PackOptions, default_window
 from data_prep.problems import Problems
 from data_prep.progress import Progress
@@ -43,6 +45,7 @@ class PrepareConfig:
     read: ReadOptions = field(default_factory=ReadOptions)
     clean: CleanOptions = field(default_factory=CleanOptions)
     pack: PackOptions = field(default_factory=PackOptions)
+    near: NearDedupOptions = field(default_factory=NearDedupOptions)
     workers: int = 1
     num_splits: int = 1
     split_index: int = 0
@@ -62,6 +65,8 @@ def fingerprint(config: PrepareConfig, units: list[Unit]) -> str:
     decisive = {"read": asdict(config.read), "clean": asdict(config.clean),
                 "pack": {**asdict(config.pack), "separator": config.pack.separator.hex()},
                 "splits": [config.num_splits, config.split_index], "units": [asdict(u) for u in units]}
+    if config.near.enabled:  # absent when off, so runs from before near-dedup existed still resume
+        decisive["near"] = asdict(config.near)
     return hashlib.sha256(json.dumps(decisive, sort_keys=True).encode()).hexdigest()
 
 
@@ -83,20 +88,25 @@ def prepare(config: PrepareConfig) -> int:
     shutil.rmtree(stage, ignore_errors=True)
     metas: dict[int, dict] = {}
     ready = _extract(units, config, work, metas)
-    if config.strict or config.pack.val_docs is not None:
-        ready = iter(list(ready))  # every unit first: --strict checks for problems, --val-docs needs every hash
+    if config.strict or config.pack.val_docs is not None or config.near.enabled:
+        # every unit first: --strict checks for problems, --val-docs needs every hash, near-dedup every signature
+        ready = iter(list(ready))
     if config.strict:
         found = problems.total + sum(sum(meta["problems"].values()) for meta in metas.values())
         if found:
             log.error("--strict: %d input problem(s); no output written. The extracted units are kept in %s, "
                       "so a rerun resumes.", found, work)
             return 2
-    threshold = validation_threshold(config.pack, lambda: kept_hashes(units, work))
-    shards, assembled = assemble(ready, work, stage, config.pack, threshold)
+    near_drop, near_stats = near_duplicates(units, metas, work) if config.near.enabled else (None, None)
+    threshold = validation_threshold(config.pack, lambda: kept_hashes(units, work, near_drop))
+    shards, assembled = assemble(ready, work, stage, config.pack, threshold, near_drop)
     ordered = [metas[u.index] for u in units]
     for meta in ordered:
         problems.add_counts(meta["problems"])
     manifest = _manifest(config, units, key, ordered, problems, shards, assembled)
+    if near_stats is not None:
+        manifest["near_dedup"] = {**asdict(config.near), "bands": config.near.bands_rows[0],
+                                  "rows": config.near.bands_rows[1], **near_stats}
     publish(out, stage, manifest)
     if not config.keep_work:
         shutil.rmtree(work, ignore_errors=True)
@@ -134,7 +144,7 @@ def _extract(units: list[Unit], config: PrepareConfig, work: Path, metas: dict[i
     """Yield the units in order as their spills become available (already done ones at once),
     recording each unit's counts in `metas`."""
     done = {u.index: meta for u in units if (meta := load_meta(work, u.index)) is not None}
-    pending = [ExtractJob(u, config.read, config.clean, work) for u in units if u.index not in done]
+    pending = [ExtractJob(u, config.read, config.clean, work, config.near) for u in units if u.index not in done]
     if done:
         log.info("resuming: %d of %d units already extracted", len(done), len(units))
     progress = Progress(sum(u.size for u in units), "prepare")

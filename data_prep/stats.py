@@ -85,8 +85,9 @@ class SplitCounts(Tally):
 
 @dataclass
 class PackStats(Tally):
-    """One source's counts from the assembler: exact duplicates, documents and chunks per split."""
+    """One source's counts from the assembler: exact and near duplicates, documents and chunks per split."""
     duplicate: int = 0
+    near_duplicate: int = 0
     docs: SplitCounts = field(default_factory=SplitCounts)
     chunks: SplitCounts = field(default_factory=SplitCounts)
     bytes_out: int = 0
@@ -113,5 +114,5 @@ class SourceStats(Tally):
 
     @classmethod
     def of_packing(cls, pack: PackStats) -> SourceStats:
-        return cls(dropped=Counter({"duplicate": pack.duplicate}), docs_kept=pack.docs.train + pack.docs.validation,
+        return cls(dropped=Counter({"duplicate": pack.duplicate, "near_duplicate": pack.near_duplicate}), docs_kept=pack.docs.train + pack.docs.validation,
                    docs_validation=pack.docs.validation, bytes_out=pack.bytes_out, chunks=pack.chunks)
