@@ -27,7 +27,8 @@ import torch  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from pretrain.byte_vocab import BYTE_OFFSET, EOS_ID, FIRST_SENTINEL_ID, noise_counts  # noqa: E402
+from data_prep.span_lengths import noise_counts  # noqa: E402
+from pretrain.byte_vocab import BYTE_OFFSET, EOS_ID, FIRST_SENTINEL_ID  # noqa: E402
 from pretrain.collator import SpanCorruptionCollator, pad_chunks  # noqa: E402
 from pretrain.data import ShardStream  # noqa: E402
 from shard_fixtures import write_shard_dir  # noqa: E402

@@ -6,8 +6,6 @@ import logging
 import sys
 from pathlib import Path
 
-from pretrain.byte_vocab import raw_length_for_inputs
-
 from data_prep.clean import CleanOptions
 from data_prep.inputs import InputError, parse_input
 from data_prep.merge import MergeError, merge
@@ -17,6 +15,7 @@ from data_prep.prepare import OutputConflict, PrepareConfig, prepare
 from data_prep.readers import FORMATS, ReadOptions, UnknownFormat
 from data_prep.readers.json_docs import AIHUB_PRESETS
 from data_prep.shard_format import ShardFormatError
+from data_prep.span_lengths import raw_length_for_inputs
 from data_prep.sample import sample_inputs
 
 log = logging.getLogger("data_prep")

@@ -27,7 +27,7 @@ mkdir -p "$WORK"
 "$PY" - "$WORK/synthetic.txt" "$INPUT_LENGTH" "$MICRO" <<'PYEOF'
 import sys
 import numpy as np
-from pretrain.byte_vocab import raw_length_for_inputs
+from data_prep.span_lengths import raw_length_for_inputs
 
 path, input_length, micro = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 rng = np.random.default_rng(0)

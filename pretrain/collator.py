@@ -12,7 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from pretrain.byte_vocab import BYTE_OFFSET, FIRST_SENTINEL_ID, MAX_SAFE_SENTINELS, PAD_ID, noise_counts_array
+from data_prep.span_lengths import noise_counts_array
+from pretrain.byte_vocab import BYTE_OFFSET, FIRST_SENTINEL_ID, MAX_SAFE_SENTINELS, PAD_ID
 from pretrain.randomness import content_ids, example_keys, seed_key, splitmix64, uniform_below
 from pretrain.span_layout import LABEL_PAD, SpanLayout  # noqa: F401  (LABEL_PAD: batch API)
 
@@ -22,7 +23,7 @@ _LAYOUT_CACHE = 256  # distinct chunk-length vectors remembered (full chunks: on
 
 
 def span_counts(lengths: np.ndarray, noise_density: float, mean_noise_span_length: float) -> tuple[np.ndarray, np.ndarray]:
-    """(num_noise, num_spans) per chunk length: `byte_vocab.noise_counts_array`, except that
+    """(num_noise, num_spans) per chunk length: `span_lengths.noise_counts_array`, except that
 
     lengths below 2 get no noise at all: seqio pads the length to 2, puts the single noise
     byte last, then cuts the mask back to the original length.

@@ -9,15 +9,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pretrain.byte_vocab import (
-    BYTE_OFFSET,
-    EOS_ID,
-    FIRST_SENTINEL_ID,
-    corrupted_lengths,
-    encode,
-    noise_counts,
-    raw_length_for_inputs,
-)
+from data_prep.span_lengths import corrupted_lengths, noise_counts, raw_length_for_inputs
+from pretrain.byte_vocab import BYTE_OFFSET, EOS_ID, FIRST_SENTINEL_ID, encode
 from pretrain.collator import LABEL_PAD, SpanCorruptionCollator, span_counts
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from shard_fixtures import write_shard_dir
 
-from pretrain.byte_vocab import corrupted_lengths
+from data_prep.span_lengths import corrupted_lengths
 from pretrain.config import (
     ConfigError,
     apply_overrides,

@@ -22,7 +22,7 @@ from data_prep.cli import main
 from data_prep.progress import Progress
 from data_prep.sample import konlpy_corpus_dir, sample_paragraphs
 from data_prep.shard_format import DATASET_DICT, MANIFEST, sha256_file
-from pretrain.byte_vocab import raw_length_for_inputs
+from data_prep.span_lengths import raw_length_for_inputs
 
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable

@@ -11,7 +11,7 @@ from datasets import load_from_disk
 from torch.utils.data import DataLoader
 
 from data_prep.sample import SAMPLE_SOURCES, konlpy_corpus_dir
-from pretrain.byte_vocab import noise_counts
+from data_prep.span_lengths import noise_counts
 from pretrain.collator import SpanCorruptionCollator
 from pretrain.data import ShardIndex, ShardStream, validation_batches
 from pretrain.mixture import mixing_counts

@@ -95,7 +95,7 @@ def check_data_prep(args: list[str]) -> None:
 
 def check_pretrain(args: list[str], world_size: int, tmp_path: Path) -> None:
     """Parse and validate as launch/pretrain.py does, with throwaway shards for the README's."""
-    from pretrain.byte_vocab import raw_length_for_inputs
+    from data_prep.span_lengths import raw_length_for_inputs
     from pretrain.config import check_deepspeed_keys, load_config, validate
 
     config = load_config(args)

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from data_prep.shard_format import ShardFormatError, check_shards, load_manifest
-from pretrain.byte_vocab import MAX_SAFE_SENTINELS, corrupted_lengths, noise_counts, raw_length_for_inputs
+from data_prep.span_lengths import corrupted_lengths, noise_counts, raw_length_for_inputs
+from pretrain.byte_vocab import MAX_SAFE_SENTINELS
 from pretrain.config.errors import ConfigError
 from pretrain.config.schema import DataSettings, ModelSettings, RunSettings, TrainConfig
 
