@@ -20,13 +20,18 @@ from data_prep.shards import ShardWriter
 from data_prep.spill import iter_doc_batches, load_index
 from data_prep.stats import PackStats
 
+# The document forced into validation (see `validation_threshold`) is one of at most this many
+# chunks: one giant document must not become the whole validation split.
+_FORCED_DOC_MAX_CHUNKS = 64
+
 
 def validation_threshold(options: PackOptions, kept_hashes: Callable[[], np.ndarray]) -> int:
     """Documents whose hash is below the threshold go to validation. The hash decides, so the draw
     is the same whatever the workers, and duplicates can never straddle the two splits.
     --val-docs needs every kept hash first (`kept_hashes`), --val-fraction does not (so packing can
     overlap extraction); with --val-fraction > 0, `assemble` also sends the smallest-hash document
-    of the first non-empty unit to validation, so that a small corpus still gets a validation split."""
+    of the first unit with an ordinary-sized one (_FORCED_DOC_MAX_CHUNKS) to validation, so that a
+    small corpus still gets a validation split."""
     if options.val_docs is None:
         return min(int(options.val_fraction * 2**64), 2**64)
     kept = kept_hashes()
@@ -65,8 +70,9 @@ def assemble(ready: Iterable[Unit], workdir: Path, stage: Path, options: PackOpt
             near = near_drop[unit.index]
             source.near_duplicate += int((keep & near).sum())
             keep &= ~near
-        to_validation = _validation_mask(hashes, keep, threshold, need_validation_doc)
-        need_validation_doc &= not keep.any()
+        ordinary = keep & (lengths <= _FORCED_DOC_MAX_CHUNKS * options.chunk_bytes)
+        to_validation = _validation_mask(hashes, ordinary, threshold, need_validation_doc)
+        need_validation_doc &= not ordinary.any()
         for first, docs in iter_doc_batches(workdir, unit.index, lengths):
             in_batch = slice(first, first + len(docs))
             for split, mask in ((TRAIN, keep[in_batch] & ~to_validation[in_batch]),
@@ -86,11 +92,11 @@ def assemble(ready: Iterable[Unit], workdir: Path, stage: Path, options: PackOpt
     return {split: writers[split].finish() for split in SPLITS}, stats
 
 
-def _validation_mask(hashes: np.ndarray, keep: np.ndarray, threshold: int, force_one: bool) -> np.ndarray:
-    """Which documents of a unit go to validation; `force_one` adds the kept one with the smallest hash."""
+def _validation_mask(hashes: np.ndarray, eligible: np.ndarray, threshold: int, force_one: bool) -> np.ndarray:
+    """Which documents of a unit go to validation; `force_one` adds the eligible one with the smallest hash."""
     mask = (hashes < np.uint64(threshold)) if threshold < 2**64 else np.ones(len(hashes), bool)
-    if force_one and keep.any():
-        mask[np.flatnonzero(keep)[np.argmin(hashes[keep])]] = True
+    if force_one and eligible.any():
+        mask[np.flatnonzero(eligible)[np.argmin(hashes[eligible])]] = True
     return mask
 
 

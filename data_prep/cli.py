@@ -13,6 +13,7 @@ from data_prep.minhash import NearDedupOptions
 from data_prep.pack import PackOptions
 from data_prep.prepare import OutputConflict, PrepareConfig, prepare
 from data_prep.readers import FORMATS, ReadOptions, UnknownFormat
+from data_prep.readers.base import MAX_DOC_BYTES
 from data_prep.readers.json_docs import AIHUB_PRESETS
 from data_prep.shard_format import ShardFormatError
 from data_prep.span_lengths import raw_length_for_inputs
@@ -38,6 +39,9 @@ def _prepare_parser(sub) -> None:
                    help="text: one document per line, per blank-line-separated block, or per file")
     g.add_argument("--invalid-utf8", choices=("replace", "drop"), default="replace",
                    help="records with invalid UTF-8: replace bad bytes with U+FFFD, or drop the record")
+    g.add_argument("--max-doc-bytes", type=int, default=MAX_DOC_BYTES,
+                   help="longest line, record or document read (the whole file for modu/aihub JSON); a longer one "
+                   "is dropped and reported. It bounds memory: see the README")
     g = p.add_argument_group("cleaning")
     g.add_argument("--min-chars", type=int, default=1, help="drop documents shorter than this (characters)")
     g.add_argument("--min-hangul-ratio", type=float, default=0.0,
@@ -94,6 +98,8 @@ def _unescape(text: str) -> str:
 
 
 def _config(args: argparse.Namespace, argv: list[str]) -> PrepareConfig:
+    if args.max_doc_bytes < 1:
+        raise InputError("--max-doc-bytes must be at least 1")
     if args.num_splits < 1 or not 0 <= args.split_index < args.num_splits:
         raise InputError(f"--split-index must be in [0, {args.num_splits})")
     inputs = list(args.inputs) + (sample_inputs() if args.konlpy_sample else [])
@@ -105,7 +111,7 @@ def _config(args: argparse.Namespace, argv: list[str]) -> PrepareConfig:
     chunk_bytes = raw_length_for_inputs(args.input_length) if args.input_length else args.chunk_bytes
     return PrepareConfig(
         inputs=[parse_input(arg) for arg in inputs], output=args.output, format=args.format,
-        read=ReadOptions(args.text_field, doc_path, text_path, args.text_mode, args.invalid_utf8),
+        read=ReadOptions(args.text_field, doc_path, text_path, args.text_mode, args.invalid_utf8, args.max_doc_bytes),
         clean=CleanOptions(args.min_chars, args.min_hangul_ratio, args.deid_tags),
         pack=PackOptions(chunk_bytes, args.cut_window, _unescape(args.separator).encode("utf-8"),
                          0.0 if args.val_docs is not None else args.val_fraction, args.val_docs, args.shard_rows),

@@ -1,5 +1,5 @@
 """End-to-end behaviour of `python -m data_prep`: output layout, determinism across workers and
-splits, merge, resume after kill -9, bad input, memory, progress, inspect."""
+splits, merge, resume after kill -9, bad input, progress, inspect (memory: test_data_prep_memory.py)."""
 from __future__ import annotations
 
 import gzip
@@ -278,40 +278,6 @@ def test_missing_input_and_unknown_format_fail_at_once(tmp_path, caplog, capsys)
     assert run(binary, "-o", tmp_path / "out") == 1
     assert "blob.bin: looks binary" in caplog.text
     assert not (tmp_path / "out" / "train").exists()
-
-
-# ---------------------------------------------------------------- memory
-
-
-def peak_rss_kb(args: list[str]) -> int:
-    """Peak RSS of a fresh `python -m data_prep` process (measured by a wrapper process)."""
-    code = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, "
-            "stderr=subprocess.DEVNULL); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
-    result = subprocess.run([PYTHON, "-c", code, PYTHON, "-m", "data_prep", *args], cwd=REPO, capture_output=True,
-                            text=True, check=True)
-    return int(result.stdout.strip())
-
-
-def write_namuwiki(path: Path, records: int) -> int:
-    paragraph = "나무위키는 [[위키]] 문서이다. '''굵게''' 쓴 글과 [* 각주] 표 ||<#fff> 셀 || 가 있다.\n" * 120
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("[")
-        for i in range(records):
-            f.write(("," if i else "") + json.dumps({"namespace": 0, "title": f"문서 {i}", "contributors": ["x"],
-                                                      "text": f"{i}번 문서\n{paragraph}"}, ensure_ascii=False))
-        f.write("]")
-    return path.stat().st_size
-
-
-def test_peak_memory_stays_flat_on_a_big_json_array(tmp_path):
-    small = write_namuwiki(tmp_path / "small.json", 20)
-    big = write_namuwiki(tmp_path / "big.json", 4000)
-    assert big > 40e6
-    base = peak_rss_kb([str(tmp_path / "small.json"), "-o", str(tmp_path / "o1")])
-    peak = peak_rss_kb([str(tmp_path / "big.json"), "-o", str(tmp_path / "o2")])
-    # A reader that loads the array would need well over the file size (bytes + str + objects).
-    assert (peak - base) * 1024 < 0.5 * (big - small), (base, peak, big)
-    assert manifest(tmp_path / "o2")["sources"]["big"]["docs_kept"] == 4000
 
 
 # ---------------------------------------------------------------- progress, summary, inspect

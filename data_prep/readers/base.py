@@ -1,9 +1,10 @@
 """What every reader shares: the unit of work, options, byte streams and UTF-8 decoding."""
 from __future__ import annotations
 
+import functools
 import zipfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -12,6 +13,12 @@ from data_prep.readers.compression import decompressed
 
 # One reader result: (text, location such as "file.jsonl:12" or "dump.json[345]").
 Doc = tuple[str, str]
+# The longest line, record or document read (--max-doc-bytes): what bounds a reader's memory.
+MAX_DOC_BYTES = 8 << 20
+
+
+class RecordTooLarge(ValueError):
+    """A streaming parser's record grew past --max-doc-bytes: the rest of its file is skipped."""
 
 
 @dataclass(frozen=True)
@@ -28,9 +35,13 @@ class Unit:
     end: int | None = None
 
     @property
+    def where(self) -> str:
+        """The file, or `archive::member`."""
+        return f"{self.path}::{self.member}" if self.member else self.path
+
+    @property
     def name(self) -> str:
-        where = f"{self.path}::{self.member}" if self.member else self.path
-        return where if self.start is None else f"{where}[{self.start}:{self.end}]"
+        return self.where if self.start is None else f"{self.where}[{self.start}:{self.end}]"
 
 
 @dataclass(frozen=True)
@@ -40,6 +51,7 @@ class ReadOptions:
     text_path: str | None = None
     text_mode: str = "line"
     invalid_utf8: str = "replace"
+    max_doc_bytes: int = MAX_DOC_BYTES
 
 
 @dataclass
@@ -60,6 +72,11 @@ class ReadContext:
                 return None
             return data.decode("utf-8", "replace")
 
+    def oversized(self, location: str, what: str, consequence: str = "dropped") -> None:
+        """Report a record dropped for being longer than --max-doc-bytes."""
+        self.problems.report("oversized_record", location, f"{what} is longer than --max-doc-bytes "
+                             f"{self.options.max_doc_bytes}; {consequence}")
+
 
 def open_unit(unit: Unit) -> BinaryIO:
     """Decompressed byte stream of a unit (zip member or file), positioned at its start."""
@@ -70,26 +87,100 @@ def open_unit(unit: Unit) -> BinaryIO:
         return decompressed(archive.open(unit.member))
 
 
-def iter_lines(unit: Unit) -> Iterator[tuple[str, bytes]]:
-    """(location, raw line) for every line of the unit; byte ranges start after the first newline
-    at or after `start` and end with the line that spans `end`, so ranges tile a file exactly."""
+def iter_lines(unit: Unit, ctx: ReadContext) -> Iterator[tuple[str, bytes]]:
+    """(location, raw line) for every line of the unit, read in pieces of at most --max-doc-bytes:
+    a longer line is skipped and reported with its byte offset (in the decompressed data). Byte
+    ranges start after the first newline at or after `start` and end with the line that spans
+    `end`, so ranges tile a file exactly."""
+    limit = ctx.options.max_doc_bytes
     with open_unit(unit) as stream:
-        if unit.start is None:
-            for lineno, line in enumerate(stream, 1):
-                yield f"{unit.path}:{lineno}", line
-            return
-        pos = unit.start
+        read = functools.partial(stream.readline, limit + 1)
+        pos = unit.start or 0
         if pos > 0:
             stream.seek(pos - 1)
-            pos += len(stream.readline()) - 1
-        for line in stream:
-            if pos >= unit.end:
+            first = read()
+            pos += len(first) + _rest_of_line(read, first) - 1
+        for lineno, line in enumerate(iter(read, b""), 1):
+            if unit.end is not None and pos >= unit.end:
                 break
-            yield f"{unit.path}@byte{pos}", line
-            pos += len(line)
+            location = f"{unit.where}:{lineno}" if unit.start is None else f"{unit.path}@byte{pos}"
+            start, pos = pos, pos + len(line)
+            if len(line) > limit and not line.endswith(b"\n"):
+                pos += _rest_of_line(read, line)
+                ctx.oversized(location, f"the line at byte {start} ({pos - start} bytes)")
+                continue
+            yield location, line
 
 
-def read_all(unit: Unit) -> bytes:
+def _rest_of_line(read: Callable[[], bytes], piece: bytes) -> int:
+    """Read to the end of the line that `piece` began; return the number of bytes read after it."""
+    skipped = 0
+    while piece and not piece.endswith(b"\n"):
+        piece = read()
+        skipped += len(piece)
+    return skipped
+
+
+class DocLines:
+    """The lines of the multi-line document being read (a text block, a WikiExtractor <doc>), at
+    most --max-doc-bytes of them: a document that grows past that is reported once and dropped."""
+
+    def __init__(self, ctx: ReadContext):
+        self._ctx = ctx
+        self.location: str | None = None  # where the open document starts; None: none is open
+        self._lines: list[str] = []
+        self._size = 0
+        self._over = False
+
+    def open(self, location: str) -> None:
+        self.location, self._lines, self._size, self._over = location, [], 0, False
+
+    def add(self, line: str, size: int) -> None:
+        """Append a line of `size` raw bytes to the open document."""
+        self._size += size
+        if self._over:
+            return
+        if self._size > self._ctx.options.max_doc_bytes:
+            self._over, self._lines = True, []
+            self._ctx.oversized(self.location, "the document starting here")
+        else:
+            self._lines.append(line)
+
+    def close(self) -> Doc | None:
+        """The finished document (None if none was open, or it was dropped)."""
+        location, self.location = self.location, None
+        if location is None or self._over:
+            return None
+        return "".join(self._lines), location
+
+
+def read_all(unit: Unit, ctx: ReadContext) -> bytes | None:
+    """The whole unit, or None (reported) if it is longer than --max-doc-bytes."""
+    limit = ctx.options.max_doc_bytes
     with open_unit(unit) as stream:
-        return stream.read()
+        data = stream.read(limit + 1)
+    if len(data) > limit:
+        ctx.oversized(unit.name, "the file (parsed whole in this format)")
+        return None
+    return data
 
+
+class RecordBudget:
+    """A byte stream for a parser that builds one record at a time in memory (ijson, ElementTree):
+    it counts the bytes read since `next_record()` and raises RecordTooLarge past
+    --max-doc-bytes, so no record costs more memory than about that."""
+
+    def __init__(self, stream: BinaryIO, limit: int):
+        self._stream = stream
+        self._limit = limit
+        self._since = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size if 0 <= size <= self._limit else self._limit)
+        self._since += len(data)
+        if self._since > self._limit:
+            raise RecordTooLarge(f"a record is longer than --max-doc-bytes {self._limit}")
+        return data
+
+    def next_record(self) -> None:
+        self._since = 0

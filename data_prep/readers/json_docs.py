@@ -1,8 +1,8 @@
 """Whole-file JSON corpora: Modu (NIKL) and AIHub layouts, and any file described by
 `--doc-path` (where the documents are) plus `--text-path` (their strings, joined by newlines).
 
-Files are parsed whole: Modu and AIHub files are a few MB each (the multi-GB Namuwiki array has its
-own streaming reader).
+Files are parsed whole, so --max-doc-bytes bounds the file: Modu and AIHub files are a few MB each
+(the multi-GB Namuwiki array has its own streaming reader).
 """
 from __future__ import annotations
 
@@ -45,8 +45,8 @@ def _layouts(ctx: ReadContext, defaults: list[tuple[str, str]]) -> list[tuple[st
 
 
 def _read_layouts(unit: Unit, ctx: ReadContext, layouts: list[tuple[str, str]]) -> Iterator[Doc]:
-    data = read_all(unit)
-    text = ctx.decode(data, unit.name)
+    data = read_all(unit, ctx)
+    text = None if data is None else ctx.decode(data, unit.name)
     if text is None:
         return
     try:

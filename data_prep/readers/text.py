@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from data_prep.readers.base import Doc, ReadContext, Unit, iter_lines
+from data_prep.readers.base import Doc, DocLines, ReadContext, Unit, iter_lines
 
 
 def read_text(unit: Unit, ctx: ReadContext) -> Iterator[Doc]:
     mode = ctx.options.text_mode
-    block: list[str] = []
-    block_start = ""
-    for location, raw in iter_lines(unit):
+    doc = DocLines(ctx)
+    for location, raw in iter_lines(unit, ctx):
         line = ctx.decode(raw, location)
         if line is None:
             continue
@@ -19,12 +18,11 @@ def read_text(unit: Unit, ctx: ReadContext) -> Iterator[Doc]:
             if line.strip():
                 yield line, location
         elif mode == "block" and not line.strip():
-            if block:
-                yield "".join(block), block_start
-            block = []
+            if finished := doc.close():
+                yield finished
         else:
-            if not block:
-                block_start = location
-            block.append(line)
-    if block:
-        yield "".join(block), block_start
+            if doc.location is None:
+                doc.open(location)
+            doc.add(line, len(raw))
+    if finished := doc.close():
+        yield finished

@@ -6,7 +6,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 
-from data_prep.readers.base import Doc, ReadContext, Unit, open_unit
+from data_prep.readers.base import Doc, ReadContext, RecordBudget, RecordTooLarge, Unit, open_unit
 
 # Links to files and categories carry no running text (their captions are mostly markup).
 _MEDIA_LINK = re.compile(r"\[\[(?:File|Image|Category|파일|그림|분류):[^\[\]]*(?:\[\[[^\]]*\]\][^\[\]]*)*\]\]", re.I)
@@ -14,20 +14,24 @@ _MEDIA_LINK = re.compile(r"\[\[(?:File|Image|Category|파일|그림|분류):[^\[
 
 def read_wiki_xml(unit: Unit, ctx: ReadContext) -> Iterator[Doc]:
     with open_unit(unit) as stream:
+        budget = RecordBudget(stream, ctx.options.max_doc_bytes)
         pages = 0
         root = None
         try:
-            for event, elem in ET.iterparse(stream, events=("start", "end")):
+            for event, elem in ET.iterparse(budget, events=("start", "end")):
                 root = elem if root is None else root
                 if event != "end" or _local(elem.tag) != "page":
                     continue
                 pages += 1
+                budget.next_record()
                 doc = _page(elem, f"{unit.name}#page{pages}", ctx)
                 root.clear()  # drop the finished page from the tree: memory stays flat over millions of pages
                 if doc is not None:
                     yield doc
         except ET.ParseError as err:
             ctx.problems.report("malformed_xml", f"{unit.name}#page{pages + 1}", f"{err}; rest of file skipped")
+        except RecordTooLarge:
+            ctx.oversized(f"{unit.name}#page{pages + 1}", "the page", "dropped with the rest of the file")
 
 
 def _local(tag: str) -> str:
