@@ -13,7 +13,7 @@ import zstandard
 
 from data_prep.cli import main
 from data_prep.inputs import InputError, InputSpec, expand, parse_input, plan_units
-from data_prep.manifest import MANIFEST
+from data_prep.shard_format import MANIFEST
 from data_prep.problems import Problems
 from data_prep.readers import READERS, ReadContext, ReadOptions, UnknownFormat, detect_format
 

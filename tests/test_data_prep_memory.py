@@ -15,7 +15,7 @@ import pytest
 
 from data_prep.cli import main
 from data_prep.inputs import InputSpec, plan_units
-from data_prep.manifest import MANIFEST
+from data_prep.shard_format import MANIFEST
 from data_prep.problems import Problems
 from data_prep.readers import READERS, ReadContext, ReadOptions
 
