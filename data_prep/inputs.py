@@ -9,6 +9,7 @@ unit list depends only on the inputs and options, never on --workers.
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import re
 import zipfile
@@ -82,6 +83,23 @@ def _walk(root: Path) -> list[Path]:
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         found += [Path(folder, n) for n in names if not n.startswith(".") and os.path.isfile(os.path.join(folder, n))]
     return sorted(found)
+
+
+# File identity for the resume fingerprint: what changes when a file is edited, even in place at
+# the same size, read cheaply (a few KiB per file, whatever its size).
+_SAMPLE_BLOCKS = 4
+_SAMPLE_BYTES = 4096
+
+
+def file_identity(path: str) -> dict:
+    """Size, mtime_ns and a hash of a few blocks spread over the file (its start and end included)."""
+    stat = os.stat(path)
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        for i in range(_SAMPLE_BLOCKS):
+            f.seek(max(0, (stat.st_size - _SAMPLE_BYTES) * i // (_SAMPLE_BLOCKS - 1)))
+            digest.update(f.read(_SAMPLE_BYTES))
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sample": digest.hexdigest()}
 
 
 def plan_units(specs: list[InputSpec], fmt: str | None, text_mode: str, unit_bytes: int,

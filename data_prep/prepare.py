@@ -22,7 +22,7 @@ from pathlib import Path
 from data_prep.assemble import assemble, kept_hashes, validation_threshold
 from data_prep.clean import CleanOptions
 from data_prep.extract import ExtractJob, extract_unit
-from data_prep.inputs import InputError, InputSpec, plan_units, select_split
+from data_prep.inputs import InputError, InputSpec, file_identity, plan_units, select_split
 from data_prep.manifest import source_counts, sum_counts, summary_table, versions
 from data_prep.minhash import NearDedupOptions
 from data_prep.near_dedup import near_duplicates
@@ -61,10 +61,12 @@ class OutputConflict(RuntimeError):
 
 
 def fingerprint(config: PrepareConfig, units: list[Unit]) -> str:
-    """Hash of everything that decides the output: a rerun resumes only if it matches."""
+    """Hash of everything that decides the output, each input file's identity included (size,
+    mtime, sampled content): a rerun resumes only if it matches."""
     decisive = {"read": asdict(config.read), "clean": asdict(config.clean),
                 "pack": {**asdict(config.pack), "separator": config.pack.separator.hex()},
-                "splits": [config.num_splits, config.split_index], "units": [asdict(u) for u in units]}
+                "splits": [config.num_splits, config.split_index], "units": [asdict(u) for u in units],
+                "files": {path: file_identity(path) for path in sorted({u.path for u in units})}}
     if config.near.enabled:  # absent when off, so runs from before near-dedup existed still resume
         decisive["near"] = asdict(config.near)
     return hashlib.sha256(json.dumps(decisive, sort_keys=True).encode()).hexdigest()

@@ -8,6 +8,7 @@ import struct
 import zlib
 from pathlib import Path
 
+import datasets
 import pytest
 import zstandard
 
@@ -138,3 +139,45 @@ def test_png_named_txt_stops_the_run(tmp_path, caplog):
     assert run(src, "-o", tmp_path / "out") == 1
     assert "photo.txt: looks binary (PNG data)" in caplog.text
     assert not (tmp_path / "out" / MANIFEST).exists()
+
+
+# ---------------------------------------------------------------- inputs changed between runs
+
+
+def edit_in_place(path: Path, offset: int, keep_mtime: bool) -> None:
+    """Change one byte of `path` (same size), optionally restoring its mtime as `cp -p` would."""
+    stat = path.stat()
+    data = bytearray(path.read_bytes())
+    data[offset] = ord("X") if data[offset] != ord("X") else ord("Y")
+    path.write_bytes(bytes(data))
+    if keep_mtime:
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+@pytest.mark.parametrize("keep_mtime", [False, True])
+def test_an_input_edited_in_place_is_noticed(tmp_path, caplog, keep_mtime):
+    path = tmp_path / "c.jsonl"
+    path.write_bytes(jsonl_bytes(2000))  # 80 KB: its middle lies in no sampled block, its start does
+    out = tmp_path / "out"
+    assert run(path, "-o", out) == 0
+    edit_in_place(path, 0 if keep_mtime else len(path.read_bytes()) // 2 + 11, keep_mtime)
+    assert run(path, "-o", out) == 1  # not "already complete"
+    assert "different command or inputs" in caplog.text
+    assert run(path, "-o", out, "--overwrite") == 0
+
+
+def test_a_killed_run_does_not_resume_over_changed_inputs(tmp_path, caplog):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.jsonl").write_bytes(jsonl_bytes(50))
+    (src / "b.jsonl").write_bytes(b'{"text": "old text here"}\n{"text": broken\n')
+    out = tmp_path / "out"
+    assert run(src, "-o", out, "--strict") == 2  # stops after extracting every unit, as a kill would
+    assert (out / ".work").is_dir()
+    (src / "b.jsonl").write_bytes(b'{"text": "new text here"}\n{"text": broken\n')  # same size
+    assert run(src, "-o", out) == 1
+    assert "unfinished run of a different command or inputs" in caplog.text
+    assert run(src, "-o", out, "--overwrite", "--val-fraction", 0) == 0
+    assert manifest(out)["sources"]["src"]["docs_kept"] == 51
+    text = b"".join(datasets.load_from_disk(str(out / "train"))["chunk"])
+    assert b"new text here" in text and b"old text" not in text
