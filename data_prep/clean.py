@@ -8,6 +8,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+import numpy as np
+
 from data_prep.steps import Pipeline, Step, check, rewrite
 
 # Every character the cleaner rewrites one by one, and its replacement: a single regex scan
@@ -20,7 +22,8 @@ _SUSPECT = re.compile("[" + "".join(re.escape(ch) for ch in _CHAR_FIXES) + "]")
 # Where a newline needs whitespace squeezing (" \n", "\n ", "\n\n\n"): one pass finds all three, and
 # a pattern that starts with a literal newline scans at memchr speed (the "\n " scan of `in` is slow).
 _NEWLINE_SQUEEZE = re.compile(r"\n(?= |\n\n)|\n(?<= \n)")
-_HANGUL = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]+")
+# Hangul syllables, jamo and compatibility jamo (the characters of ㅋㅋㅋ and ㅠㅠ, too).
+HANGUL_RANGES = ((0xAC00, 0xD7A3), (0x1100, 0x11FF), (0x3130, 0x318F))
 # Modu spoken/messenger transcription marks: {laughing}, {clearing} ..., (()) for unintelligible
 # speech, ((word)) for an uncertain transcription (the word is kept).
 _MODU_SPEECH = re.compile(r"\{[a-z_ ]+\}|\(\(\s*\)\)")
@@ -34,6 +37,11 @@ class CleanOptions:
     min_chars: int = 1
     min_hangul_ratio: float = 0.0
     deid_tags: str = "keep"  # or "remove"
+    quality: str = "off"  # preset of every source not in quality_for: off | curated | web
+    quality_for: tuple[tuple[str, str], ...] = ()  # (source, preset) pairs
+
+    def quality_of(self, source: str) -> str:
+        return dict(self.quality_for).get(source, self.quality)
 
 
 def normalize(text: str) -> str:
@@ -76,7 +84,9 @@ def hangul_ratio(text: str) -> float:
     letters = len(text) - text.count(" ") - text.count("\n")
     if letters == 0:
         return 0.0
-    return sum(len(run) for run in _HANGUL.findall(text)) / letters
+    points = np.frombuffer(text.encode("utf-32-le"), np.uint32)
+    hangul = sum(int(np.count_nonzero((points >= lo) & (points <= hi))) for lo, hi in HANGUL_RANGES)
+    return hangul / letters
 
 
 def cleaning_steps(fmt: str, options: CleanOptions) -> list[Step]:

@@ -10,6 +10,7 @@ from data_prep.clean import CleanOptions
 from data_prep.inputs import InputError, parse_input
 from data_prep.merge import MergeError, merge
 from data_prep.minhash import NearDedupOptions
+from data_prep.options import DEFAULT_QUALITY, OptionError, parse_quality
 from data_prep.pack import PackOptions
 from data_prep.prepare import OutputConflict, PrepareConfig, prepare
 from data_prep.readers import FORMATS, ReadOptions, UnknownFormat
@@ -55,6 +56,12 @@ def _prepare_parser(sub) -> None:
     g.add_argument("--near-dedup-threshold", type=float, default=0.8, metavar="J",
                    help="Jaccard similarity of the 5-gram sets from which documents count as near-duplicates "
                    "(0.8: FineWeb-2's 14 bands of 8 hashes)")
+    g = p.add_argument_group("corpus quality")
+    g.add_argument("--quality", action="append", metavar="SPEC",
+                   help="filter presets: PRESET for every source, NAME=PRESET for one, comma-separated or "
+                   "repeated (e.g. 'curated,kcbert=web'); presets: off, curated (edited text: drops only "
+                   "junk), web (crawled pages and comments: FineWeb-2's Korean thresholds) "
+                   f"(default: {DEFAULT_QUALITY})")
     g = p.add_argument_group("packing and output")
     size = g.add_mutually_exclusive_group()
     size.add_argument("--chunk-bytes", type=int, default=1024, help="raw bytes per chunk")
@@ -109,10 +116,12 @@ def _config(args: argparse.Namespace, argv: list[str]) -> PrepareConfig:
     if not 0 < args.near_dedup_threshold < 1:
         raise InputError(f"--near-dedup-threshold must be between 0 and 1, not {args.near_dedup_threshold}")
     chunk_bytes = raw_length_for_inputs(args.input_length) if args.input_length else args.chunk_bytes
+    specs = [parse_input(arg) for arg in inputs]
+    quality, quality_for = parse_quality(args.quality, {spec.source for spec in specs})
     return PrepareConfig(
-        inputs=[parse_input(arg) for arg in inputs], output=args.output, format=args.format,
+        inputs=specs, output=args.output, format=args.format,
         read=ReadOptions(args.text_field, doc_path, text_path, args.text_mode, args.invalid_utf8, args.max_doc_bytes),
-        clean=CleanOptions(args.min_chars, args.min_hangul_ratio, args.deid_tags),
+        clean=CleanOptions(args.min_chars, args.min_hangul_ratio, args.deid_tags, quality, quality_for),
         pack=PackOptions(chunk_bytes, args.cut_window, _unescape(args.separator).encode("utf-8"),
                          0.0 if args.val_docs is not None else args.val_fraction, args.val_docs, args.shard_rows),
         near=NearDedupOptions(args.near_dedup, args.near_dedup_threshold),
@@ -141,3 +150,6 @@ def main(argv: list[str] | None = None) -> int:
     except (InputError, UnknownFormat, OutputConflict, MergeError, ShardFormatError, FileNotFoundError) as err:
         log.error("error: %s", err)
         return 1
+    except OptionError as err:
+        log.error("error: %s", err)
+        return 2

@@ -13,10 +13,11 @@ from pathlib import Path
 from data_prep.clean import CleanOptions, cleaning_steps
 from data_prep.minhash import BandKeySpill, NearDedupOptions
 from data_prep.near_dedup import lsh_path
+from data_prep.quality import quality_steps
 from data_prep.readers import READERS, ReadContext, ReadOptions, Unit
 from data_prep.spill import SpillWriter
 from data_prep.stats import UnitStats
-from data_prep.steps import Pipeline
+from data_prep.steps import Pipeline, Step
 
 _TRUNCATION_ERRORS = (EOFError, zipfile.BadZipFile, zlib.error)
 
@@ -30,12 +31,17 @@ class ExtractJob:
     near: NearDedupOptions = NearDedupOptions()
 
 
+def document_steps(unit: Unit, options: CleanOptions) -> list[Step]:
+    """Every step a document of `unit` goes through, in order."""
+    return cleaning_steps(unit.fmt, options) + quality_steps(options.quality_of(unit.source))
+
+
 def extract_unit(job: ExtractJob) -> dict:
     """Process one unit; return (and store beside its spill) its counts."""
     unit = job.unit
     ctx = ReadContext(job.read)
     spill = SpillWriter(job.workdir, unit.index)
-    pipeline = Pipeline.of(cleaning_steps(unit.fmt, job.clean))
+    pipeline = Pipeline.of(document_steps(unit, job.clean))
     keys = BandKeySpill(lsh_path(job.workdir, unit.index), job.near) if job.near.enabled else None
     text_bytes = 0
     location = unit.name

@@ -1,0 +1,97 @@
+"""The corpus-quality options end to end: per-source presets and their drop counts in the
+manifest, option errors, refusing a rerun with other options, resume after kill -9."""
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from data_prep.cli import main
+from data_prep.manifest import MANIFEST
+from test_data_prep_cli import PYTHON, REPO, manifest, output_files, write_corpus
+
+JUNK = ["구독 좋아요 알림 설정 " * 8, "\n".join(["광고 문의는 쪽지로 주세요"] * 5), "ㅋ" * 400 + " 진짜 웃기다"]
+
+
+def run(*args) -> int:
+    return main([str(a) for a in args])
+
+
+def write_mixed(directory: Path) -> Path:
+    """Two sources: news (real paragraphs plus junk) and comments (one short comment per line)."""
+    write_corpus(directory / "news", files=1, docs_per_file=60)
+    with open(directory / "news" / "part0.jsonl", "a", encoding="utf-8") as f:
+        for text in JUNK:
+            f.write(json.dumps({"text": text}, ensure_ascii=False) + "\n")
+    (directory / "comments.txt").write_text("재밌다\n이 영화 진짜 재밌네요 또 보고 싶어요\nㅋㅋㅋㅋㅋㅋㅋ 대박 사건이네요\n", "utf-8")
+    return directory
+
+
+def test_per_source_presets_and_drop_counts(tmp_path):
+    src = write_mixed(tmp_path / "src")
+    out = tmp_path / "out"
+    assert run(f"news={src / 'news'}", f"comments={src / 'comments.txt'}", "-o", out, "--quality",
+               "curated,comments=web", "--val-fraction", 0) == 0
+    m = manifest(out)
+    assert m["options"]["clean"]["quality"] == "curated"
+    assert m["options"]["clean"]["quality_for"] == [["comments", "web"]]
+    news, comments = m["sources"]["news"], m["sources"]["comments"]
+    assert news["dropped"] == {"dup_10_gram": 1, "dup_lines": 1} and news["docs_kept"] == 61
+    assert comments["dropped"] == {"min_length": 1} and comments["docs_kept"] == 2
+    assert m["dropped"] == {"dup_10_gram": 1, "dup_lines": 1, "min_length": 1}
+    text = b"".join(chunk for chunk in _chunks(out)).decode()
+    assert "ㅋ" * 11 not in text and "ㅋ" * 10 + " 진짜 웃기다" in text  # curated: runs cut to 10
+    assert "\nㅋㅋ 대박 사건이네요" in text  # web: cut to 2
+
+
+def _chunks(out: Path) -> list[bytes]:
+    import datasets
+
+    return datasets.load_from_disk(str(out / "train"))["chunk"]
+
+
+def test_bad_preset_or_source_is_one_line_exit_2(tmp_path, caplog):
+    src = write_mixed(tmp_path / "src")
+    caplog.set_level(logging.ERROR)
+    assert run(f"news={src / 'news'}", "-o", tmp_path / "out", "--quality", "news=webb") == 2
+    assert "--quality: unknown preset 'webb' for source 'news'" in caplog.text
+    assert run(f"news={src / 'news'}", "-o", tmp_path / "out", "--quality", "nwes=web") == 2
+    assert "no input source is named 'nwes' (sources: news)" in caplog.text
+    assert not (tmp_path / "out").exists()
+
+
+def test_other_quality_options_into_the_same_output_are_refused(tmp_path, caplog):
+    src = write_mixed(tmp_path / "src")
+    out = tmp_path / "out"
+    assert run(src / "news", "-o", out) == 0
+    assert run(src / "news", "-o", out, "--quality", "web") == 1
+    assert "--overwrite" in caplog.text
+    assert run(src / "news", "-o", out, "--quality", "web", "--overwrite") == 0
+    assert manifest(out)["options"]["clean"]["quality"] == "web"
+
+
+def test_resume_after_kill_with_quality_options(tmp_path):
+    corpus = write_corpus(tmp_path / "big", files=2, docs_per_file=1500, seed=3)
+    with open(corpus / "part1.jsonl", "a", encoding="utf-8") as f:
+        for text in JUNK * 20:
+            f.write(json.dumps({"text": text}, ensure_ascii=False) + "\n")
+    args = [str(corpus), "--unit-mb", "0.08", "--shard-rows", "200", "--quality", "web"]
+    reference = tmp_path / "ref"
+    assert run(*args, "-o", reference) == 0
+    out = tmp_path / "out"
+    proc = subprocess.Popen([PYTHON, "-m", "data_prep", *args, "-o", str(out), "--workers", "2"], cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while len(list((out / ".work").glob("u*.json"))) < 6 and proc.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL
+    assert not (out / MANIFEST).exists()
+    assert run(*args, "-o", out) == 0
+    assert output_files(out) == output_files(reference)
+    assert manifest(out)["sources"] == manifest(reference)["sources"]
+    assert sum(manifest(out)["dropped"].values()) > 60
