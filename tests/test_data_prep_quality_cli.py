@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from data_prep.cli import main
-from data_prep.manifest import MANIFEST
+from data_prep.shard_format import MANIFEST
 from test_data_prep_cli import PYTHON, REPO, manifest, output_files, write_corpus
 
 JUNK = ["구독 좋아요 알림 설정 " * 8, "\n".join(["광고 문의는 쪽지로 주세요"] * 5), "ㅋ" * 400 + " 진짜 웃기다"]
