@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
-from shard_fixtures import write_shard_dir
+from config_fixtures import CONFIGS, tiny_doc, valid_config, write
 
 from data_prep.span_lengths import corrupted_lengths
 from pretrain.config import (
@@ -13,31 +13,11 @@ from pretrain.config import (
     apply_overrides,
     build_arg_parser,
     check_deepspeed_keys,
-    config_hash,
     load_config,
     parse_document,
     validate,
     validate_batch_sizes,
 )
-
-CONFIGS = Path(__file__).resolve().parents[1] / "ds_configs"
-
-
-def fake_shards(path: Path, chunk_bytes: int = 256) -> Path:
-    """A small shard directory whose manifest says `chunk_bytes`."""
-    return write_shard_dir(path, [b"x" * 16] * 4, chunk_bytes=chunk_bytes)
-
-
-def tiny_doc(**run_changes) -> dict:
-    doc = json.loads((CONFIGS / "tiny.json").read_text())
-    doc["run"].update(run_changes)
-    return doc
-
-
-def write(path: Path, doc: dict) -> Path:
-    path.write_text(json.dumps(doc))
-    return path
-
 
 @pytest.mark.parametrize("name", ["tiny", "small", "base", "large", "large_zero3"])
 def test_shipped_configs_parse_and_pass_deepspeed(name):
@@ -106,13 +86,6 @@ def test_unknown_deepspeed_key_is_reported_with_suggestion():
         check_deepspeed_keys(parse_document(doc).deepspeed)
 
 
-def valid_config(tmp_path, chunk_bytes=256, **run_changes):
-    shards = fake_shards(tmp_path / "shards", chunk_bytes)
-    doc = tiny_doc(**run_changes)
-    doc["run"]["data"]["train"] = [str(shards)]
-    return parse_document(doc)
-
-
 def test_validation_returns_padding_lengths_from_the_manifest(tmp_path):
     info = validate(valid_config(tmp_path, chunk_bytes=1193), world_size=2)
     assert info.chunk_bytes == 1193 and info.inputs_length == 1024
@@ -170,29 +143,6 @@ def test_batch_size_arithmetic_over_ranks():
         validate_batch_sizes({"train_micro_batch_size_per_gpu": 4, "train_batch_size": 30}, 4)
 
 
-def test_config_hash_ignores_resumable_fields_only(tmp_path):
-    base = valid_config(tmp_path)
-    same = parse_document(base.to_json_dict())
-    same.run.max_steps, same.run.output_dir, same.run.eval.interval = 999, "elsewhere", 3
-    assert config_hash(same) == config_hash(base)
-    for mutate in (
-        lambda c: setattr(c.run.optimizer, "lr", 0.5),
-        lambda c: setattr(c.run, "seed", 9),
-        lambda c: c.deepspeed.update(gradient_accumulation_steps=2),
-        lambda c: setattr(c.run.data, "noise_density", 0.2),
-    ):
-        other = parse_document(base.to_json_dict())
-        mutate(other)
-        assert config_hash(other) != config_hash(base)
-
-
-def test_config_hash_is_the_one_existing_runs_were_written_with():
-    """Checkpoints store this hash; a different value for the same settings refuses every existing
-    run's resume. (A new run-block field changes it too: its default joins every run's hash.)"""
-    doc = {"train_micro_batch_size_per_gpu": 1, "steps_per_print": 5, "run": {"optimizer": {"lr": 1}}}
-    assert config_hash(parse_document(doc)) == "d6bf8dc85ba5792c"  # what the code before the pydantic schema gave
-
-
 def test_presets_and_model_types_match_the_model():
     from pretrain.config import MODEL_TYPES, PRESETS
     from pretrain.modeling.configuration_gbswt5 import _BYT5_DIMS
@@ -229,3 +179,33 @@ def test_an_unplaceable_deepspeed_error_is_still_one_line():
     with pytest.raises(ConfigError) as err:
         check_deepspeed_keys(parse_document(doc).deepspeed)
     assert "\n" not in str(err.value) and "stage" in str(err.value)
+
+
+def test_model_overrides_are_checked_against_the_model_config(tmp_path):
+    path = write(tmp_path / "c.json", valid_config(tmp_path).to_json_dict())
+    config = load_config(["--config", str(path), "--set", "model.overrides.dropout_rte=0.3"])
+    with pytest.raises(ConfigError) as err:
+        validate(config, world_size=1)
+    assert str(err.value) == "run.model.overrides: unknown key 'dropout_rte' (did you mean 'dropout_rate'?)"
+    config = load_config(["--config", str(path), "--set", "model.overrides.dropout_rate=0.3",
+                          "--set", "model.overrides.hidden_size=64", "--set", "model.overrides.downsample_factor=2"])
+    validate(config, world_size=1)  # a field, an alias of one, and a GBST field of a gbswt5 model
+    # a byt5 model has T5's fields only
+    config = load_config(["--config", str(path), "--set", "model.type=byt5", "--set", "model.overrides.downsample_factor=2"])
+    with pytest.raises(ConfigError, match="run.model.overrides: unknown key 'downsample_factor'"):
+        validate(config, world_size=1)
+
+
+def test_the_tensorboard_hint_is_the_readme_install_command(tmp_path, monkeypatch):
+    import importlib.util
+
+    from pretrain.config.validation import TENSORBOARD_INSTALL
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else find_spec(name, *a))
+    config = valid_config(tmp_path)
+    config.run.logging.tensorboard = True
+    with pytest.raises(ConfigError) as err:
+        validate(config, world_size=1)
+    assert str(err.value) == f"run.logging.tensorboard: tensorboard is not installed ({TENSORBOARD_INSTALL})"
+    assert TENSORBOARD_INSTALL in (CONFIGS.parent / "README.md").read_text(encoding="utf-8")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pretrain.model_path import ModelPathError, looks_local, resolve_model
-from test_config import fake_shards
+from config_fixtures import fake_shards
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from test_config import fake_shards
+from config_fixtures import fake_shards
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")

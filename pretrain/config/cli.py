@@ -1,32 +1,47 @@
-"""The command line of a run: flags, `--set KEY=VALUE` overrides, and reading the config file."""
+"""The command line of a run: flags, `--set KEY=VALUE` overrides, and reading the config file.
+
+Flags take dashed or underscored spellings alike (`--max-steps` = `--max_steps`): the data-prep
+CLI uses dashes, this one used underscores first.
+"""
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 from pathlib import Path
 from typing import Any, Sequence
 
 from pretrain.config.errors import ConfigError
 from pretrain.config.schema import RUN_KEY, RunSettings, TrainConfig, parse_document
+from pretrain.config.validation import warmup_exceeds_schedule
+
+LOG = logging.getLogger(__name__)
+
+
+def _add_flag(parser: argparse.ArgumentParser, name: str, **kwargs: Any) -> None:
+    """`--name_with_underscores`, also accepted as `--name-with-dashes`."""
+    spellings = dict.fromkeys([f"--{name}", f"--{name.replace('_', '-')}"])
+    parser.add_argument(*spellings, dest=name, **kwargs)
 
 
 def build_arg_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="GBSWT5 / ByT5 span-corruption pretraining under DeepSpeed")
     parser.add_argument("--config", required=True, help="DeepSpeed JSON with a 'run' block (ds_configs/*.json)")
     parser.add_argument("--data", nargs="+", metavar="DIR", help="shard directories (sets run.data.train)")
-    parser.add_argument("--output_dir", help="run directory (sets run.output_dir)")
-    parser.add_argument("--init_from", help="ByT5/GBSWT5 checkpoint to start from; 'none' for random init")
-    parser.add_argument("--max_steps", type=int, help="sets run.max_steps")
-    parser.add_argument("--stop_at", type=int, metavar="STEP",
-                        help="sets run.stop_at_step: checkpoint and exit at STEP; the LR schedule still spans max_steps")
+    _add_flag(parser, "output_dir", help="run directory (sets run.output_dir)")
+    _add_flag(parser, "init_from", help="ByT5/GBSWT5 checkpoint to start from; 'none' for random init")
+    _add_flag(parser, "max_steps", type=int, help="sets run.max_steps")
+    _add_flag(parser, "stop_at", type=int, metavar="STEP",
+              help="sets run.stop_at_step: checkpoint and exit at STEP; the LR schedule still spans max_steps")
     parser.add_argument("--seed", type=int, help="sets run.seed")
     parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE",
         help="override any field; VALUE is JSON (bare words are strings). Keys of the run block may "
         "omit 'run.' (optimizer.lr=3e-4); others are DeepSpeed keys (zero_optimization.stage=3)",
     )
-    # deepspeed's launcher appends --local_rank; the rank comes from the environment instead.
-    parser.add_argument("--local_rank", type=int, default=None, help=argparse.SUPPRESS)
+    # deepspeed's launcher appends --local_rank (torch.distributed.launch --local-rank); the rank
+    # comes from the environment instead.
+    _add_flag(parser, "local_rank", type=int, default=None, help=argparse.SUPPRESS)
     return parser
 
 
@@ -86,6 +101,23 @@ def apply_overrides(doc: dict, args: argparse.Namespace) -> dict:
     return doc
 
 
+def _fit_warmup_to_max_steps(config: TrainConfig, given: set[str]) -> None:
+    """A command line that shortens max_steps below the file's warmup (a short demo of the tiny
+    preset) gets the warmup clamped to max_steps, with a log line, instead of a refusal. A config
+    file whose own warmup exceeds its max_steps, or a warmup set on the command line, is still
+    refused by validation: those are mistakes, not a shortened run."""
+    def on_command_line(key: str) -> bool:  # the key itself, or an object that holds it
+        return any(key == g or key.startswith(f"{g}.") for g in given)
+
+    run = config.run
+    if on_command_line("run.max_steps") and not on_command_line("run.schedule.warmup_steps") \
+            and warmup_exceeds_schedule(run):
+        LOG.info("run.schedule.warmup_steps: the config's %d warmup steps exceed max_steps %d from the command "
+                 "line; warming up over all %d steps instead (--set schedule.warmup_steps=N to choose)",
+                 run.schedule.warmup_steps, run.max_steps, run.max_steps)
+        run.schedule.warmup_steps = run.max_steps
+
+
 def _read_json(path: Path, where: str, missing: str) -> Any:
     """A JSON file's content; a missing or broken file is a ConfigError naming `where`."""
     try:
@@ -101,4 +133,6 @@ def load_config(argv: Sequence[str] | None = None) -> TrainConfig:
     args = build_arg_parser().parse_args(argv)
     path = Path(args.config)
     doc = _read_json(path, "--config", f"no such file {path}")
-    return parse_document(apply_overrides(doc, args), str(path))
+    config = parse_document(apply_overrides(doc, args), str(path))
+    _fit_warmup_to_max_steps(config, {".".join(_full_path(key)) for key, _ in _overrides(args)})
+    return config

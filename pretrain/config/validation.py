@@ -7,6 +7,7 @@ allocation. The manifests also give the lengths the trainer pads batches to (`Sh
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,11 +15,13 @@ from pathlib import Path
 from data_prep.shard_format import ShardFormatError, check_shards, load_manifest
 from data_prep.span_lengths import corrupted_lengths, noise_counts, raw_length_for_inputs
 from pretrain.byte_vocab import MAX_SAFE_SENTINELS
-from pretrain.config.errors import ConfigError
+from pretrain.config.errors import ConfigError, unknown_key_message
 from pretrain.config.schema import DataSettings, ModelSettings, RunSettings, TrainConfig
 
 # Hub ids look like "google/byt5-large"; anything else must be an existing local directory.
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+# The README's install command for the optional TensorBoard logger.
+TENSORBOARD_INSTALL = "pip install -e '.[tensorboard]'"
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,20 @@ def _validate_data(data: DataSettings) -> ShardInfo:
     return ShardInfo(chunk_bytes=chunk_bytes, inputs_length=data.input_length, targets_length=targets)
 
 
+def model_config_keys(model_type: str) -> list[str]:
+    """The fields `model.overrides` may set: those of the model type's transformers config (its
+    attributes, its constructor's arguments and their aliases)."""
+    from transformers import T5Config
+
+    from pretrain.modeling import GBSWT5Config
+
+    cls = GBSWT5Config if model_type == "gbswt5" else T5Config
+    arguments = [p.name for p in inspect.signature(cls.__init__).parameters.values()
+                 if p.kind is p.POSITIONAL_OR_KEYWORD and p.name != "self"]
+    keys = {*cls().to_dict(), *arguments, *cls.attribute_map}
+    return sorted(keys - {"model_type", "transformers_version", "architectures", "_name_or_path"})
+
+
 def _validate_model(model: ModelSettings) -> None:
     if model.init_from is not None and not Path(model.init_from).exists() and not _HUB_ID.match(model.init_from):
         raise ConfigError(
@@ -97,6 +114,11 @@ def _validate_model(model: ModelSettings) -> None:
     if model.type == "byt5" and model.freeze_gbst:
         raise ConfigError("run.model.freeze_gbst: a byt5 model has no GBST layers to freeze")
     _check_positive(model.z_loss, "run.model.z_loss", allow_zero=True)
+    if model.overrides:
+        known = model_config_keys(model.type)
+        unknown = [key for key in model.overrides if key not in known]
+        if unknown:
+            raise ConfigError(unknown_key_message(unknown[0], known, "run.model.overrides"))
 
 
 def warmup_exceeds_schedule(run: RunSettings) -> bool:
@@ -129,7 +151,7 @@ def _validate_schedule(run: RunSettings) -> None:
     if run.logging.peak_tflops is not None:
         _check_positive(run.logging.peak_tflops, "run.logging.peak_tflops")
     if run.logging.tensorboard and importlib.util.find_spec("tensorboard") is None:
-        raise ConfigError("run.logging.tensorboard: tensorboard is not installed (pip install 'gbst-kebyt5[tensorboard]')")
+        raise ConfigError(f"run.logging.tensorboard: tensorboard is not installed ({TENSORBOARD_INSTALL})")
 
 
 def _ds_int(ds: dict, key: str, default: int | None) -> int | None:
