@@ -39,6 +39,7 @@ class CleanOptions:
     deid_tags: str = "keep"  # or "remove"
     quality: str = "off"  # preset of every source not in quality_for: off | curated | web
     quality_for: tuple[tuple[str, str], ...] = ()  # (source, preset) pairs
+    pii: str = "keep"  # or "mask"
 
     def quality_of(self, source: str) -> str:
         return dict(self.quality_for).get(source, self.quality)

@@ -62,6 +62,9 @@ def _prepare_parser(sub) -> None:
                    "repeated (e.g. 'curated,kcbert=web'); presets: off, curated (edited text: drops only "
                    "junk), web (crawled pages and comments: FineWeb-2's Korean thresholds) "
                    f"(default: {DEFAULT_QUALITY})")
+    g.add_argument("--pii", choices=("mask", "keep"), default="mask",
+                   help="replace resident registration, phone and card numbers, e-mail and IP addresses by "
+                   "[주민번호], [전화번호], [카드번호], [이메일], [IP주소]")
     g = p.add_argument_group("packing and output")
     size = g.add_mutually_exclusive_group()
     size.add_argument("--chunk-bytes", type=int, default=1024, help="raw bytes per chunk")
@@ -121,7 +124,7 @@ def _config(args: argparse.Namespace, argv: list[str]) -> PrepareConfig:
     return PrepareConfig(
         inputs=specs, output=args.output, format=args.format,
         read=ReadOptions(args.text_field, doc_path, text_path, args.text_mode, args.invalid_utf8, args.max_doc_bytes),
-        clean=CleanOptions(args.min_chars, args.min_hangul_ratio, args.deid_tags, quality, quality_for),
+        clean=CleanOptions(args.min_chars, args.min_hangul_ratio, args.deid_tags, quality, quality_for, args.pii),
         pack=PackOptions(chunk_bytes, args.cut_window, _unescape(args.separator).encode("utf-8"),
                          0.0 if args.val_docs is not None else args.val_fraction, args.val_docs, args.shard_rows),
         near=NearDedupOptions(args.near_dedup, args.near_dedup_threshold),

@@ -13,6 +13,7 @@ from pathlib import Path
 from data_prep.clean import CleanOptions, cleaning_steps
 from data_prep.minhash import BandKeySpill, NearDedupOptions
 from data_prep.near_dedup import lsh_path
+from data_prep.pii import pii_steps
 from data_prep.quality import quality_steps
 from data_prep.readers import READERS, ReadContext, ReadOptions, Unit
 from data_prep.spill import SpillWriter
@@ -33,7 +34,7 @@ class ExtractJob:
 
 def document_steps(unit: Unit, options: CleanOptions) -> list[Step]:
     """Every step a document of `unit` goes through, in order."""
-    return cleaning_steps(unit.fmt, options) + quality_steps(options.quality_of(unit.source))
+    return cleaning_steps(unit.fmt, options) + quality_steps(options.quality_of(unit.source)) + pii_steps(options.pii)
 
 
 def extract_unit(job: ExtractJob) -> dict:

@@ -44,6 +44,7 @@ def merge(out: Path, parts: list[Path], command: list[str]) -> dict:
                         for p, m in zip(parts, manifests)],
         "sources": _sum_sources([m["sources"] for m in manifests]),
         "dropped": sum_counts([m["dropped"] for m in manifests]),
+        "edits": sum_counts([m.get("edits", {}) for m in manifests]),
         "problems": sum_counts([m["problems"] for m in manifests]),
         "problem_samples": [s for m in manifests for s in m["problem_samples"]][:200],
         "splits": splits,

@@ -186,6 +186,7 @@ def _manifest(config: PrepareConfig, units: list[Unit], key: str, metas: list[di
                     "source": u.source, "format": u.fmt, "bytes": u.size} for u in units],
         "sources": sources,
         "dropped": sum_counts([entry["dropped"] for entry in sources.values()]),
+        "edits": sum_counts([entry["edits"] for entry in sources.values()]),
         "problems": dict(sorted(problems.counts.items())),
         "problem_samples": samples[:200],
         "splits": {split: split_summary(shards[split]) for split in SPLITS},

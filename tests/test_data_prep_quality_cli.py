@@ -95,3 +95,22 @@ def test_resume_after_kill_with_quality_options(tmp_path):
     assert output_files(out) == output_files(reference)
     assert manifest(out)["sources"] == manifest(reference)["sources"]
     assert sum(manifest(out)["dropped"].values()) > 60
+
+
+def test_pii_is_masked_by_default_and_counted_per_kind(tmp_path):
+    src = tmp_path / "pii.jsonl"
+    lines = ["담당자 연락처는 010-1234-5678 이고 메일은 kim.minsu@example.co.kr 입니다.",
+             "주민등록번호 900101-1234568 은 지워져야 한다. 잘못된 날짜 901301-1234567 은 남는다.",
+             "카드 4111-1111-1111-1111 결제, 주문번호 4111-1111-1111-1112 확인."]
+    src.write_text("".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in lines), "utf-8")
+    out, kept = tmp_path / "out", tmp_path / "kept"
+    assert run(src, "-o", out, "--val-fraction", 0) == 0
+    m = manifest(out)
+    expected = {"pii.card": 1, "pii.email": 1, "pii.phone": 1, "pii.rrn": 1}
+    assert m["sources"]["pii"]["edits"] == expected and m["edits"] == expected
+    text = b"".join(_chunks(out)).decode()
+    for placeholder in ("[전화번호]", "[이메일]", "[주민번호]", "[카드번호]"):
+        assert placeholder in text
+    assert "901301-1234567" in text and "4111-1111-1111-1112" in text and "010-1234" not in text
+    assert run(src, "-o", kept, "--val-fraction", 0, "--pii", "keep") == 0
+    assert manifest(kept)["edits"] == {} and "010-1234-5678" in b"".join(_chunks(kept)).decode()
