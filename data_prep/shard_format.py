@@ -10,7 +10,8 @@ A finished output directory OUT holds
   `chunk_bytes` and, per split, every shard's file name, rows, chunk bytes, file size and sha256.
 
 `load_manifest` is the one manifest loader, `read_split` the one reader of a split, and both
-check what they read against the manifest (`check_shards` adds sha256 on request).
+check what they read against the manifest (`check_shards` adds sha256 on request). The format
+and the checks are described in docs/ARCHITECTURE.md, "Shard format".
 """
 from __future__ import annotations
 
@@ -139,7 +140,7 @@ def _open_shard(path: Path, record: dict) -> Shard:
     buffer = pa.memory_map(str(path)).read_buffer()  # zero-copy view of the whole mapping
     try:
         table = pa.ipc.open_stream(buffer).read_all()
-    except pa.ArrowInvalid as err:
+    except (pa.ArrowInvalid, OSError) as err:  # a stream cut inside a message is an OSError
         raise ShardFormatError(f"{path}: not an Arrow IPC stream ({err})") from None
     if table.schema.names[:2] != ["chunk", "source"]:
         raise ShardFormatError(f"{path}: columns {table.schema.names}, expected chunk, source")

@@ -5,7 +5,8 @@
     torchrun --nproc_per_node 8 launch/pretrain.py --config ds_configs/large.json ...
     python launch/pretrain.py --config ds_configs/tiny.json --data shards/kolaw   # one process
 
-The whole configuration is validated before the process group is formed or anything is built.
+The whole configuration is validated before the process group is formed or anything is built,
+including each shard's size and row count against its manifest (`--verify-shards` adds sha256).
 """
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ from pathlib import Path
 # `pretrain` package; the repository root takes its place.
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from pretrain.config import ConfigError, TrainConfig, check_deepspeed_keys, load_config, validate
+from data_prep.shard_format import ShardFormatError
+from pretrain.config import (ConfigError, TrainConfig, build_arg_parser, check_deepspeed_keys, load_config, read_manifest,
+                             validate)
 from pretrain.model_path import ModelPathError, resolve_model
 
 EXIT_CONFIG = 2
@@ -62,6 +65,12 @@ def _check_warm_start(config: TrainConfig) -> None:
         resolve_model(init_from, what="run.model.init_from")
 
 
+def _verify_shards(config: TrainConfig) -> None:
+    """--verify-shards: every shard's sha256 against its manifest (validation checked sizes and rows)."""
+    for i, directory in enumerate(config.run.data.train):
+        read_manifest(directory, f"run.data.train[{i}]", verify=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     _single_process_defaults()
     rank = int(os.environ["RANK"])
@@ -72,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(argv)
         shards = validate(config, world_size=int(os.environ["WORLD_SIZE"]))
+        if build_arg_parser().parse_args(argv).verify_shards:
+            _verify_shards(config)
         check_deepspeed_keys(config.deepspeed)
         _check_warm_start(config)
     except (ConfigError, ModelPathError) as exc:
@@ -95,6 +106,10 @@ def main(argv: list[str] | None = None) -> int:
     except ResumeError as exc:
         if rank == 0:
             print(f"cannot resume: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except ShardFormatError as exc:  # a shard changed between validation and opening it
+        if rank == 0:
+            print(f"shard error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except ModelPathError as exc:  # init_from went missing between the check and the load
         if rank == 0:

@@ -15,8 +15,8 @@ from data_prep.shards import ShardWriter
 def write_shard_dir(path: str | os.PathLike, chunks: Sequence[bytes], source: str = "test", chunk_bytes: int = 1024,
                     val_chunks: Sequence[bytes] = (), num_shards: int = 1) -> Path:
     """Write chunks as OUT/train and val_chunks as OUT/validation (each split over up to
-    `num_shards` shards of nearly equal size, as `datasets.Dataset.save_to_disk` splits), and the
-    manifest."""
+    `num_shards` shards of nearly equal size, as `datasets.Dataset.save_to_disk` splits), and a
+    manifest with no per-source counts."""
     out = Path(path)
     stage = out / ".stage"
     splits = {}
@@ -33,6 +33,7 @@ def write_shard_dir(path: str | os.PathLike, chunks: Sequence[bytes], source: st
             writer.add(Chunks(b"".join(part), bounds), source)
             writer.end_shard()
         splits[split] = split_summary(writer.finish())
-    publish(out, stage, {"format_version": FORMAT_VERSION, "chunk_bytes": chunk_bytes, "splits": splits})
+    publish(out, stage, {"format_version": FORMAT_VERSION, "chunk_bytes": chunk_bytes, "command": ["shard_fixtures"],
+                         "sources": {}, "dropped": {}, "problems": {}, "problem_samples": [], "splits": splits})
     shutil.rmtree(stage)
     return out

@@ -39,6 +39,9 @@ def build_arg_parser() -> argparse.ArgumentParser:
         help="override any field; VALUE is JSON (bare words are strings). Keys of the run block may "
         "omit 'run.' (optimizer.lr=3e-4); others are DeepSpeed keys (zero_optimization.stage=3)",
     )
+    _add_flag(parser, "verify_shards", action="store_true",
+              help="before training, check every shard's sha256 against its manifest (reads all the data; "
+              "sizes and row counts are always checked)")
     # deepspeed's launcher appends --local_rank (torch.distributed.launch --local-rank); the rank
     # comes from the environment instead.
     _add_flag(parser, "local_rank", type=int, default=None, help=argparse.SUPPRESS)

@@ -33,11 +33,12 @@ class ShardInfo:
     targets_length: int
 
 
-def read_manifest(directory: str | Path, where: str) -> dict:
-    """A shard directory's manifest, after checking each shard's size and rows against it."""
+def read_manifest(directory: str | Path, where: str, verify: bool = False) -> dict:
+    """A shard directory's manifest, after checking each shard's size and rows (and with `verify`,
+    its sha256) against it."""
     try:
         manifest = load_manifest(directory)
-        check_shards(directory, manifest)
+        check_shards(directory, manifest, verify)
     except ShardFormatError as exc:
         raise ConfigError(f"{where}: {exc}") from None
     return manifest
