@@ -9,6 +9,7 @@ from pathlib import Path
 from data_prep.clean import CleanOptions
 from data_prep.inputs import InputError, parse_input
 from data_prep.merge import MergeError, merge
+from data_prep.merge_near import NearMergeError
 from data_prep.minhash import NearDedupOptions
 from data_prep.options import DEFAULT_QUALITY, OptionError, parse_quality
 from data_prep.pack import PackOptions
@@ -99,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("merge", help="combine finished outputs (e.g. per machine) into one dataset")
     p.add_argument("output", type=Path)
     p.add_argument("parts", nargs="+", type=Path)
+    p.add_argument("--near-dedup", action=argparse.BooleanOptionalAction, default=True,
+                   help="parts of a --num-splits --near-dedup run: remove near-duplicates across the parts (needs "
+                   "their .work directories); --no-near-dedup only links their shards")
     return parser
 
 
@@ -117,7 +121,7 @@ def _config(args: argparse.Namespace, argv: list[str]) -> PrepareConfig:
         raise InputError("no inputs given (pass paths or --konlpy-sample)")
     doc_path, text_path = AIHUB_PRESETS[args.aihub_preset] if args.aihub_preset else (args.doc_path, args.text_path)
     if not 0 < args.near_dedup_threshold < 1:
-        raise InputError(f"--near-dedup-threshold must be between 0 and 1, not {args.near_dedup_threshold}")
+        raise OptionError(f"--near-dedup-threshold must be between 0 and 1, not {args.near_dedup_threshold}")
     chunk_bytes = raw_length_for_inputs(args.input_length) if args.input_length else args.chunk_bytes
     specs = [parse_input(arg) for arg in inputs]
     quality, quality_for = parse_quality(args.quality, {spec.source for spec in specs})
@@ -146,11 +150,12 @@ def main(argv: list[str] | None = None) -> int:
             print(inspect(args.directory, args.samples, verify=args.verify))
             return 0
         if args.command == "merge":
-            merge(args.output, args.parts, ["data_prep", *argv])
+            merge(args.output, args.parts, ["data_prep", *argv], args.near_dedup)
             log.info("merged %d parts into %s", len(args.parts), args.output)
             return 0
         return prepare(_config(args, argv))
-    except (InputError, UnknownFormat, OutputConflict, MergeError, ShardFormatError, FileNotFoundError) as err:
+    except (InputError, UnknownFormat, OutputConflict, MergeError, NearMergeError, ShardFormatError,
+            FileNotFoundError) as err:
         log.error("error: %s", err)
         return 1
     except OptionError as err:

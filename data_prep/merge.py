@@ -2,7 +2,8 @@
 --num-splits run) into one dataset. Each part's shards are first checked against its manifest
 (sizes, rows, sha256), then hard-linked (copied across file systems) in the order the parts are
 given. Counts are summed. Documents are not deduplicated across parts: each part deduplicated
-its own share of the inputs.
+its own share of the inputs; except near-duplicates of --num-splits --near-dedup parts, which are
+removed across the parts (merge_near.py) unless `near_dedup` is False.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import shutil
 from pathlib import Path
 
 from data_prep.manifest import sum_counts, versions
+from data_prep.merge_near import merge_near, wants_near_merge
 from data_prep.shard_format import (FORMAT_VERSION, SPLITS, check_shards, load_manifest, publish, shard_name,
                                     split_summary, write_split_metadata)
 from data_prep.stats import SourceStats
@@ -24,8 +26,10 @@ class MergeError(ValueError):
     pass
 
 
-def merge(out: Path, parts: list[Path], command: list[str]) -> dict:
+def merge(out: Path, parts: list[Path], command: list[str], near_dedup: bool = True) -> dict:
     manifests = [load_manifest(part) for part in parts]
+    if near_dedup and wants_near_merge(manifests):
+        return merge_near(out, parts, manifests, command)
     for part, manifest in zip(parts, manifests):
         check_shards(part, manifest, verify=True)
     chunk_sizes = {m["chunk_bytes"] for m in manifests}

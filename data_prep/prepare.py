@@ -55,6 +55,11 @@ class PrepareConfig:
     keep_work: bool = False
     command: list[str] = field(default_factory=list)
 
+    @property
+    def keeps_work(self) -> bool:
+        """--keep-work, or a share of a --num-splits --near-dedup run, whose merge clusters all shares."""
+        return self.keep_work or (self.near.enabled and self.num_splits > 1)
+
 
 class OutputConflict(RuntimeError):
     pass
@@ -83,7 +88,8 @@ def prepare(config: PrepareConfig) -> int:
     out, work = config.output, config.output / WORK
     if _already_done(out, key, config.overwrite):
         log.info("%s is already complete for this command; nothing to do", out)
-        shutil.rmtree(work, ignore_errors=True)
+        if not config.keeps_work:
+            shutil.rmtree(work, ignore_errors=True)
         return 0
     _claim_work_dir(work, key, config.overwrite)
     stage = work / "stage"
@@ -110,7 +116,9 @@ def prepare(config: PrepareConfig) -> int:
         manifest["near_dedup"] = {**asdict(config.near), "bands": config.near.bands_rows[0],
                                   "rows": config.near.bands_rows[1], **near_stats}
     publish(out, stage, manifest)
-    if not config.keep_work:
+    if config.keeps_work:
+        log.info("kept %s%s", work, " for `data_prep merge` (near-dedup across the parts)" if not config.keep_work else "")
+    else:
         shutil.rmtree(work, ignore_errors=True)
     print(summary_table(manifest), file=sys.stderr)
     return 0

@@ -205,7 +205,7 @@ def test_other_near_dedup_options_are_refused_without_overwrite(sources, referen
     assert "--overwrite" in caplog.text
     assert run(*sources[0], *COMMON, "--near-dedup-threshold", 0.9, "-o", out, "--overwrite") == 0
     assert manifest(out)["near_dedup"]["rows"] > 8
-    assert run(*sources[0], *COMMON, "--near-dedup-threshold", 1.5, "-o", tmp_path / "bad") == 1
+    assert run(*sources[0], *COMMON, "--near-dedup-threshold", 1.5, "-o", tmp_path / "bad") == 2
 
 
 @pytest.mark.parametrize("fault", ["keys:3", "cluster:2", "resolve"])
@@ -223,3 +223,25 @@ def test_kill_during_signatures_or_clustering_then_rerun_is_identical(sources, r
     assert run(*sources[0], *COMMON, "-o", out, "--workers", 2) == 0
     assert output_files(out) == output_files(reference)
     assert manifest(out)["sources"] == manifest(reference)["sources"]
+
+
+def test_num_splits_parts_merge_with_near_dedup_across_them(sources, reference, tmp_path):
+    parts = [tmp_path / f"p{i}" for i in range(2)]
+    for i, part in enumerate(parts):
+        assert run(*sources[0], *COMMON, "-o", part, "--num-splits", 2, "--split-index", i) == 0
+        assert list((part / ".work").glob("*.lsh.npy"))  # kept for the merge
+    alone = sum(manifest(p)["near_dedup"]["docs_removed"] for p in parts)
+    assert alone < manifest(reference)["near_dedup"]["docs_removed"]  # copies on the other machine survive alone
+    merged = tmp_path / "merged"
+    assert run("merge", merged, *parts) == 0
+    # one clustering pass over both shares: the same shards as one machine running the whole job
+    assert output_files(merged) == output_files(reference)
+    m = manifest(merged)
+    assert m["sources"] == manifest(reference)["sources"]
+    assert m["near_dedup"]["docs_removed"] == manifest(reference)["near_dedup"]["docs_removed"]
+    assert not (merged / ".work").exists()
+    linked = tmp_path / "linked"
+    assert run("merge", linked, *parts, "--no-near-dedup") == 0  # the parts' own shards, as before
+    assert sum(s["docs_kept"] for s in manifest(linked)["sources"].values()) > \
+        sum(s["docs_kept"] for s in m["sources"].values())
+    assert run("merge", tmp_path / "half", parts[1]) == 1  # share 0 missing
