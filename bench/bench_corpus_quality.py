@@ -31,7 +31,6 @@ import argparse
 import gzip
 import json
 import random
-import resource
 import shutil
 import subprocess
 import sys
@@ -42,7 +41,8 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
+sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "bench")]
+from bench_data_prep import timed  # noqa: E402
 from data_prep.near_dedup import cluster, lsh_path, result_dir  # noqa: E402
 from neardup_corpus import jaccard, near_copy  # noqa: E402
 
@@ -133,16 +133,6 @@ def build(path: Path, megabytes: float, share: float = 0.25, seed: int = 0) -> t
             while rng.random() < share:
                 emit(near_copy(text, rng), first)
     return docs, original_of, eval_file
-
-
-def timed(cmd: list[str]) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of the process tree) of one command."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    subprocess.run(cmd, cwd=REPO, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def peak_rss_mb(cmd: list[str]) -> float:
