@@ -5,6 +5,9 @@ order, produce the same spills.
 """
 from __future__ import annotations
 
+import ctypes
+import os
+import signal
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -21,6 +24,7 @@ from data_prep.stats import UnitStats
 from data_prep.steps import Pipeline, Step
 
 _TRUNCATION_ERRORS = (EOFError, zipfile.BadZipFile, zlib.error)
+_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -37,13 +41,27 @@ def document_steps(unit: Unit, options: CleanOptions) -> list[Step]:
     return cleaning_steps(unit.fmt, options) + quality_steps(options.quality_of(unit.source)) + pii_steps(options.pii)
 
 
+def die_with_parent(parent: int) -> None:
+    """Pool worker initializer: the worker is killed (SIGKILL, silently) as soon as its parent
+    dies, e.g. by kill -9, instead of working through the queued units and printing a
+    BrokenPipeError traceback for each result it can no longer send. Linux only (prctl); the
+    unit being extracted is lost, and redone by the next run."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: workers outlive the parent for a while, as before
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(0)
+
+
 def extract_unit(job: ExtractJob) -> dict:
     """Process one unit; return (and store beside its spill) its counts."""
     unit = job.unit
     ctx = ReadContext(job.read)
     spill = SpillWriter(job.workdir, unit.index)
     pipeline = Pipeline.of(document_steps(unit, job.clean))
-    keys = BandKeySpill(lsh_path(job.workdir, unit.index), job.near) if job.near.enabled else None
+    keys = _band_keys(job)
     text_bytes = 0
     location = unit.name
     try:
@@ -59,12 +77,14 @@ def extract_unit(job: ExtractJob) -> dict:
             if keys is not None:
                 keys.add(cleaned)
     except Exception as err:  # noqa: BLE001 - any reader failure on bad bytes must not lose the rest of the run
-        kind = "truncated_archive" if isinstance(err, _TRUNCATION_ERRORS) else "read_error"
-        ctx.problems.report(kind, f"{unit.name} after {location}", f"{type(err).__name__}: {err}; rest of unit skipped")
-    # Every document the input holds is either spilled or dropped (by the reader or a step).
+        if _report_failure(err, unit, location, ctx, spill):
+            keys, text_bytes = _band_keys(job), 0
+    # Every document the input holds is either spilled or dropped (by the reader, a step, or with
+    # its corrupt zip member).
     counts = pipeline.counts
     dropped = ctx.dropped + counts.dropped
-    stats = UnitStats(docs_read=counts.docs_clean + sum(dropped.values()), docs_clean=counts.docs_clean,
+    docs_clean = counts.docs_clean - ctx.dropped["corrupt_member"]
+    stats = UnitStats(docs_read=docs_clean + sum(dropped.values()), docs_clean=docs_clean,
                       clean_bytes=text_bytes, dropped=dropped, edits=counts.edits, bytes_in=unit.size,
                       problems=ctx.problems.counts)
     meta = {"unit": unit.index, "source": unit.source, **stats.to_json(), "problem_samples": ctx.problems.samples}
@@ -72,3 +92,21 @@ def extract_unit(job: ExtractJob) -> dict:
         keys.commit()  # before the spill, whose .json marks the unit done
     spill.commit(meta)
     return meta
+
+
+def _band_keys(job: ExtractJob) -> BandKeySpill | None:
+    return BandKeySpill(lsh_path(job.workdir, job.unit.index), job.near) if job.near.enabled else None
+
+
+def _report_failure(err: Exception, unit: Unit, location: str, ctx: ReadContext, spill: SpillWriter) -> bool:
+    """Report a reader failure that ends the unit. A zip member failing its integrity check (CRC,
+    cut data) may already have yielded garbage: its documents are discarded (True is returned)."""
+    if unit.member is None or not isinstance(err, _TRUNCATION_ERRORS):
+        kind = "truncated_archive" if isinstance(err, _TRUNCATION_ERRORS) else "read_error"
+        ctx.problems.report(kind, f"{unit.name} after {location}", f"{type(err).__name__}: {err}; rest of unit skipped")
+        return False
+    discarded = spill.discard()
+    ctx.dropped["corrupt_member"] += discarded
+    ctx.problems.report("corrupt_member", unit.where, f"zip member fails its integrity check ({type(err).__name__}: "
+                        f"{err}); all {discarded} of its document(s) discarded")
+    return True

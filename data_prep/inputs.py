@@ -13,6 +13,7 @@ import hashlib
 import os
 import re
 import zipfile
+from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -103,12 +104,16 @@ def file_identity(path: str) -> dict:
 
 
 def plan_units(specs: list[InputSpec], fmt: str | None, text_mode: str, unit_bytes: int,
-               problems: Problems) -> list[Unit]:
-    """Every unit of every input, in input order; unreadable archives are reported and skipped."""
+               problems: Problems, *, per_source: dict[str, Counter] | None = None) -> list[Unit]:
+    """Every unit of every input, in input order; unreadable archives and empty files are
+    reported and skipped (and counted in `per_source`, by source name)."""
     pending: list[Unit] = []
     for spec in specs:
+        before = problems.counts.copy()
         for path in expand(spec.pattern):
             pending.extend(_file_units(path, spec.source, fmt, text_mode, unit_bytes, problems))
+        if per_source is not None:
+            per_source.setdefault(spec.source, Counter()).update(problems.counts - before)
     return [replace(unit, index=i) for i, unit in enumerate(pending)]
 
 
@@ -158,7 +163,7 @@ def _zip_units(path: Path, source: str, fmt: str | None, problems: Problems) -> 
                 with archive.open(info) as member:
                     member_head = decompressed(member).read(SNIFF_BYTES)
             except (zipfile.BadZipFile, OSError, EOFError) as err:
-                problems.report("truncated_archive", f"{path}::{info.filename}", f"unreadable member ({err}); skipped")
+                problems.report("corrupt_member", f"{path}::{info.filename}", f"unreadable member ({err}); skipped")
                 continue
             kind = fmt or detect_format(info.filename, member_head)
             units.append(Unit(-1, str(path), source, kind, info.compress_size, member=info.filename))

@@ -27,9 +27,11 @@ def sum_counts(counts: list[dict[str, int]]) -> dict[str, int]:
     return dict(sorted(total.items()))
 
 
-def source_counts(metas: list[dict], assembled: dict[str, PackStats]) -> dict[str, dict]:
-    """Per source: documents read / kept / dropped by reason, bytes in and out, chunks per split."""
-    sources: dict[str, SourceStats] = {}
+def source_counts(metas: list[dict], assembled: dict[str, PackStats],
+                  listing: dict[str, Counter] | None = None) -> dict[str, dict]:
+    """Per source: documents read / kept / dropped by reason, bytes in and out, chunks per split,
+    and problems, those found while listing the inputs (`listing`) included."""
+    sources = {name: SourceStats(problems=Counter(found)) for name, found in (listing or {}).items() if found}
     for meta in metas:
         unit = SourceStats.of_unit(UnitStats.from_json(meta))
         sources[meta["source"]] = sources.get(meta["source"], SourceStats()) + unit

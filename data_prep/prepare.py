@@ -13,15 +13,17 @@ import hashlib
 import json
 import logging
 import multiprocessing
+import os
 import shutil
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from data_prep.assemble import assemble, kept_hashes, validation_threshold
 from data_prep.clean import CleanOptions
-from data_prep.extract import ExtractJob, extract_unit
+from data_prep.extract import ExtractJob, die_with_parent, extract_unit
 from data_prep.inputs import InputError, InputSpec, file_identity, plan_units, select_split
 from data_prep.manifest import source_counts, sum_counts, summary_table, versions
 from data_prep.minhash import NearDedupOptions
@@ -80,8 +82,9 @@ def fingerprint(config: PrepareConfig, units: list[Unit]) -> str:
 def prepare(config: PrepareConfig) -> int:
     """Run the whole job; return the process exit code."""
     problems = Problems()
-    units = select_split(plan_units(config.inputs, config.format, config.read.text_mode, config.unit_bytes, problems),
-                         config.num_splits, config.split_index)
+    listing: dict[str, Counter] = {}  # per source: problems found while listing its files
+    units = select_split(plan_units(config.inputs, config.format, config.read.text_mode, config.unit_bytes, problems,
+                                    per_source=listing), config.num_splits, config.split_index)
     if not units:
         raise InputError("no input units to process (empty inputs or split)")
     key = fingerprint(config, units)
@@ -111,7 +114,7 @@ def prepare(config: PrepareConfig) -> int:
     ordered = [metas[u.index] for u in units]
     for meta in ordered:
         problems.add_counts(meta["problems"])
-    manifest = _manifest(config, units, key, ordered, problems, shards, assembled)
+    manifest = _manifest(config, units, key, ordered, problems, shards, assembled, listing)
     if near_stats is not None:
         manifest["near_dedup"] = {**asdict(config.near), "bands": config.near.bands_rows[0],
                                   "rows": config.near.bands_rows[1], **near_stats}
@@ -160,7 +163,8 @@ def _extract(units: list[Unit], config: PrepareConfig, work: Path, metas: dict[i
     progress = Progress(sum(u.size for u in units), "prepare")
     with contextlib.ExitStack() as stack:
         if config.workers > 1 and len(pending) > 1:
-            pool = stack.enter_context(multiprocessing.get_context("fork").Pool(config.workers))
+            pool = multiprocessing.get_context("fork").Pool(config.workers, die_with_parent, (os.getpid(),))
+            stack.enter_context(pool)
             results = pool.imap(extract_unit, pending)
         else:
             results = map(extract_unit, pending)
@@ -173,9 +177,9 @@ def _extract(units: list[Unit], config: PrepareConfig, work: Path, metas: dict[i
 
 
 def _manifest(config: PrepareConfig, units: list[Unit], key: str, metas: list[dict], problems: Problems,
-              shards: dict, assembled: dict) -> dict:
+              shards: dict, assembled: dict, listing: dict[str, Counter]) -> dict:
     samples = problems.samples + [s for meta in metas for s in meta["problem_samples"]]
-    sources = source_counts(metas, assembled)
+    sources = source_counts(metas, assembled, listing)
     return {
         "format_version": FORMAT_VERSION,
         "chunk_bytes": config.pack.chunk_bytes,

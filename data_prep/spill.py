@@ -41,6 +41,14 @@ class SpillWriter:
         self._lengths.append(len(data))
         self._hashes.append(doc_hash(data))
 
+    def discard(self) -> int:
+        """Forget every document added so far; return how many there were."""
+        count = len(self._lengths)
+        self._file.seek(0)
+        self._file.truncate()
+        self._lengths, self._hashes = array("q"), array("Q")
+        return count
+
     def commit(self, meta: dict) -> None:
         self._file.close()
         index = np.stack([np.frombuffer(self._lengths, np.int64), np.frombuffer(self._hashes, np.int64)])

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import select
+import signal
 import struct
+import subprocess
+import sys
+import time
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -17,6 +23,9 @@ from data_prep.inputs import InputError, InputSpec, expand, parse_input, plan_un
 from data_prep.shard_format import MANIFEST
 from data_prep.problems import Problems
 from data_prep.readers import READERS, ReadContext, ReadOptions, UnknownFormat, detect_format
+
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def run(*args) -> int:
@@ -58,6 +67,45 @@ def test_truncated_zstd_is_reported_and_strict_fails(tmp_path, frames):
     assert run(path, "-o", tmp_path / "strict", "--strict") == 2
 
 
+# ---------------------------------------------------------------- zip members
+
+
+def test_zip_member_failing_its_crc_loses_all_its_records(tmp_path):
+    path = tmp_path / "z.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        # 110 KB: the damage lies beyond the 64 KiB that format detection reads
+        archive.writestr("a_bad.jsonl", "".join(f'{{"text": "ok {i} record"}}\n' for i in range(5000)))
+        archive.writestr("b_good.jsonl", '{"text": "good member"}\n')
+    data = path.read_bytes()
+    path.write_bytes(data.replace(b"ok 4000 record", b"XX 4000 record"))  # stored: the CRC now fails
+    out = tmp_path / "out"
+    assert run(path, "-o", out, "--val-fraction", 0) == 0
+    m = manifest(out)
+    assert m["problems"] == {"corrupt_member": 1}
+    assert m["problem_samples"][0].startswith(f"{path}::a_bad.jsonl: corrupt_member: ")
+    assert "Bad CRC-32" in m["problem_samples"][0] and "of its document(s) discarded" in m["problem_samples"][0]
+    source = m["sources"]["z"]
+    # The error surfaces at the member's end, after most (not all: read-ahead) records were yielded.
+    assert source["docs_kept"] == 1 and source["dropped"] == {"corrupt_member": source["docs_read"] - 1}
+    assert source["docs_read"] > 4000
+    text = b"".join(datasets.load_from_disk(str(out / "train"))["chunk"])
+    assert text == b"good member"
+    small = tmp_path / "small.zip"  # damage within the first 64 KiB: found while listing
+    with zipfile.ZipFile(small, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("m.jsonl", '{"text": "ok 1 record"}\n')
+    small.write_bytes(small.read_bytes().replace(b"ok 1 record", b"XX 1 record"))
+    _, ctx = read(small)
+    assert ctx.problems.counts == {"corrupt_member": 1} and f"{small}::m.jsonl" in ctx.problems.samples[0]
+
+
+def test_line_locations_in_zip_members_name_the_member(tmp_path):
+    path = tmp_path / "y.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("inner.jsonl", '{"text": "fine"}\n{"text": broken\n')
+    _, ctx = read(path)
+    assert ctx.problems.samples[0].startswith(f"{path}::inner.jsonl:2: malformed_json")
+
+
 # ---------------------------------------------------------------- paths
 
 
@@ -74,6 +122,18 @@ def test_each_real_file_is_listed_once(tmp_path):
                                                                     str((root / "y.txt").resolve())}), pattern
     docs, _ = read(root)
     assert sorted(t for t, _ in docs) == ["가\n", "나\n"]
+
+
+def test_problems_found_while_listing_count_for_their_source(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.jsonl").write_bytes(jsonl_bytes(3))
+    (src / "b_empty.jsonl").write_bytes(b"")
+    (src / "c_bad.zip").write_bytes(b"PK\x03\x04" + b"not really a zip" * 10)
+    out = tmp_path / "out"
+    assert run(f"mine={src}", "-o", out) == 0
+    m = manifest(out)
+    assert m["sources"]["mine"]["problems"] == {"empty_file": 1, "truncated_archive": 1} == m["problems"]
 
 
 def test_hangul_source_name_and_a_bad_name(tmp_path):
@@ -181,3 +241,33 @@ def test_a_killed_run_does_not_resume_over_changed_inputs(tmp_path, caplog):
     assert manifest(out)["sources"]["src"]["docs_kept"] == 51
     text = b"".join(datasets.load_from_disk(str(out / "train"))["chunk"])
     assert b"new text here" in text and b"old text" not in text
+
+
+# ---------------------------------------------------------------- kill -9
+
+
+def test_orphaned_workers_exit_quietly_after_kill_9(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    for f in range(2):
+        (src / f"p{f}.jsonl").write_bytes(jsonl_bytes(20000, 20000 * f))
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "data_prep", str(src), "-o", str(out), "--workers", "2",
+                             "--unit-mb", "0.05"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while len(list((out / ".work").glob("u*.json"))) < 3 and proc.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL
+    # The workers hold the stderr pipe too: it ends when the last of them has exited.
+    err = b""
+    while chunk := _read_until(proc.stderr, deadline):
+        err += chunk
+    assert b"Traceback" not in err and b"BrokenPipeError" not in err, err.decode()
+
+
+def _read_until(pipe, deadline: float) -> bytes:
+    ready, _, _ = select.select([pipe], [], [], max(0.0, deadline - time.monotonic()))
+    assert ready, "orphaned workers still running"
+    return os.read(pipe.fileno(), 65536)
