@@ -32,7 +32,8 @@ from data_prep.pack import PackOptions, default_window
 from data_prep.problems import Problems
 from data_prep.progress import Progress
 from data_prep.readers import ReadOptions, Unit
-from data_prep.shard_format import FORMAT_VERSION, MANIFEST, SPLITS, publish, split_summary
+from data_prep.shard_format import (FORMAT_VERSION, MANIFEST, SPLITS, ShardFormatError, check_shards, load_manifest,
+                                    publish, split_summary)
 from data_prep.spill import load_meta
 
 log = logging.getLogger("data_prep")
@@ -131,7 +132,15 @@ def _already_done(out: Path, key: str, overwrite: bool) -> bool:
     manifest_path = out / MANIFEST
     if not manifest_path.exists():
         return False
-    if json.loads(manifest_path.read_text("utf-8")).get("fingerprint") == key:
+    try:
+        manifest = load_manifest(out)
+        check_shards(out, manifest)
+    except ShardFormatError as err:
+        if not overwrite:
+            raise OutputConflict(f"{out} holds a damaged or unreadable dataset ({err}); pass --overwrite to "
+                                 "replace it or choose another output directory") from None
+        manifest = {}
+    if manifest.get("fingerprint") == key:
         return not overwrite
     if not overwrite:
         raise OutputConflict(f"{out} already holds a dataset made by a different command or inputs; "

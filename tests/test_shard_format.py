@@ -142,3 +142,17 @@ def test_flipped_byte_is_caught_by_verification_only(tmp_path, caplog):
     done = launch(tmp_path, out, "--verify-shards")
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and f"run.data.train[0]: {shard}: sha256 does not match" in done.stderr
+
+
+def test_a_damaged_output_is_not_reported_complete(tmp_path, caplog):
+    corpus = tmp_path / "news.txt"
+    corpus.write_text("".join(f"{i}번째 문장은 한국어로 쓴 시험 문장입니다.\n" for i in range(300)), encoding="utf-8")
+    out = tmp_path / "out"
+    assert data_prep_main([str(corpus), "-o", str(out)]) == 0
+    shard = out / "train" / load_manifest(out)["splits"]["train"]["shards"][0]["file"]
+    intact = shard.read_bytes()
+    shard.write_bytes(intact[:-8])
+    assert data_prep_main([str(corpus), "-o", str(out)]) == 1  # not "already complete"
+    assert f"{shard}: {len(intact) - 8} bytes" in caplog.text and "--overwrite" in caplog.text
+    assert data_prep_main([str(corpus), "-o", str(out), "--overwrite"]) == 0
+    assert shard.read_bytes() == intact
