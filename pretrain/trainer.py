@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from data_prep.atomic import write_json
 from pretrain import checkpoint
 from pretrain.collator import SpanCorruptionCollator
-from pretrain.config import RESUMABLE_FIELDS, RUN_CONFIG_FILE, ShardInfo, TrainConfig, config_hash
+from pretrain.config import RUN_CONFIG_FILE, ShardInfo, TrainConfig, config_hash, resume_refusal, write_fingerprint
 from pretrain.data import ShardStream, validation_batches
 from pretrain.flops import device_peak_tflops, training_flops_per_example
 from pretrain.metrics import LOSS_CURVE_FILE, MetricsLogger, plot_loss_curve
@@ -121,6 +121,7 @@ class Trainer:
             self._resume()
         if self.rank == 0:  # after the resume checks, so a refused resume keeps the original
             write_json(self.run_dir / RUN_CONFIG_FILE, config.to_json_dict())
+            write_fingerprint(self.run_dir, config)
         self.flops_per_example = training_flops_per_example(
             self.model_config, shards.inputs_length, shards.targets_length)
         self.peak_flops = self._peak_flops()
@@ -163,11 +164,7 @@ class Trainer:
                 "move the directory away to start a new run there"
             )
         if state["config_hash"] != self.hash:
-            raise ResumeError(
-                f"{self.ckpt_dir}: the checkpoint was written with config hash {state['config_hash']}, this run's is "
-                f"{self.hash}; only {', '.join(RESUMABLE_FIELDS)} of the run block may change when resuming "
-                "(compare with the run_config.json of the original run)"
-            )
+            raise ResumeError(resume_refusal(self.ckpt_dir, self.run_dir, state["config_hash"], self.config))
         if state["world_size"] != self.world:
             raise ResumeError(
                 f"{self.ckpt_dir}: the checkpoint was written by {state['world_size']} ranks, this run has {self.world}; "

@@ -163,6 +163,7 @@ def test_one_rank_resume_is_exact(one_rank_run, kolaw_shards, tmp_path):
     assert launch(args, tmp_path / "changed.txt") == 2
     assert "cannot resume: " in (tmp_path / "changed.txt").read_text()
     assert "the checkpoint was written with config hash" in (tmp_path / "changed.txt").read_text()
+    assert "changed: run.optimizer.lr: 0.003 -> 0.1; only output_dir" in (tmp_path / "changed.txt").read_text()
     assert json.loads((out / "run_config.json").read_text())["run"]["optimizer"]["lr"] == 3e-3
 
 

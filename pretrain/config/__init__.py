@@ -12,7 +12,14 @@ The names below are the package's public interface; import them from `pretrain.c
 from pretrain.config.cli import apply_overrides, build_arg_parser, load_config
 from pretrain.config.deepspeed_keys import check_deepspeed_keys
 from pretrain.config.errors import ConfigError
-from pretrain.config.fingerprint import RESUMABLE_FIELDS, config_hash, hashed_settings
+from pretrain.config.fingerprint import (
+    FINGERPRINT_FILE,
+    RESUMABLE_FIELDS,
+    config_hash,
+    hashed_settings,
+    resume_refusal,
+    write_fingerprint,
+)
 from pretrain.config.schema import (
     MODEL_TYPES,
     PRESETS,
@@ -32,9 +39,9 @@ from pretrain.config.schema import (
 from pretrain.config.validation import ShardInfo, read_manifest, validate, validate_batch_sizes
 
 __all__ = [
-    "MODEL_TYPES", "PRESETS", "RESUMABLE_FIELDS", "RUN_CONFIG_FILE", "RUN_KEY", "CheckpointSettings",
+    "FINGERPRINT_FILE", "MODEL_TYPES", "PRESETS", "RESUMABLE_FIELDS", "RUN_CONFIG_FILE", "RUN_KEY", "CheckpointSettings",
     "ConfigError", "DataSettings", "EvalSettings", "LoggingSettings", "ModelSettings", "OptimizerSettings",
     "RunSettings", "ScheduleSettings", "ShardInfo", "TrainConfig", "apply_overrides", "build_arg_parser",
     "check_deepspeed_keys", "config_hash", "hashed_settings", "load_config", "parse_document", "read_manifest",
-    "validate", "validate_batch_sizes",
+    "resume_refusal", "validate", "validate_batch_sizes", "write_fingerprint",
 ]
