@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from data_prep.atomic import write_npy
-from data_prep.spill import doc_hash
+from data_prep.dedup import doc_hash
 
 _M1, _M2 = np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53)  # murmur3's fmix64
 _POLY = np.uint64(0x9E3779B97F4A7C15)
