@@ -33,7 +33,8 @@ def _prepare_parser(sub) -> None:
     p.add_argument("--konlpy-sample", action="store_true", help="add the Korean constitution and bills konlpy ships")
     g = p.add_argument_group("reading")
     g.add_argument("--format", choices=FORMATS, help="reader for every input (default: detected per file)")
-    g.add_argument("--text-field", default="text", help="jsonl/parquet/arrow text field (dotted path for jsonl)")
+    g.add_argument("--text-field", help="jsonl/csv/tsv/parquet/arrow text field (default 'text'): a dotted path for "
+                   "jsonl, a column (or comma-separated columns, joined by newlines) for csv/tsv")
     g.add_argument("--doc-path", help="modu/aihub: JSON path of the documents, e.g. 'documents[]'")
     g.add_argument("--text-path", help="modu/aihub: JSON path of a document's strings, e.g. 'text[][].sentence'")
     g.add_argument("--aihub-preset", choices=sorted(AIHUB_PRESETS), help="a known AIHub layout (sets both paths)")

@@ -18,7 +18,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from data_prep.problems import Problems
-from data_prep.readers import LINE_FORMATS, Unit, detect_format
+from data_prep.options import OptionError
+from data_prep.readers import FIELD_FORMATS, LINE_FORMATS, ReadOptions, Unit, detect_format
 from data_prep.readers.compression import ZIP_MAGIC, compression_of, decompressed, strip_compression_suffix
 from data_prep.readers.detect import SNIFF_BYTES
 
@@ -168,6 +169,14 @@ def _zip_units(path: Path, source: str, fmt: str | None, problems: Problems) -> 
             kind = fmt or detect_format(info.filename, member_head)
             units.append(Unit(-1, str(path), source, kind, info.compress_size, member=info.filename))
     return units
+
+
+def check_text_field(units: list[Unit], options: ReadOptions) -> None:
+    """OptionError if --text-field was given but some input's format has no fields."""
+    fieldless = [u for u in units if u.fmt not in FIELD_FORMATS]
+    if options.text_field is not None and fieldless:
+        raise OptionError(f"--text-field applies to {', '.join(FIELD_FORMATS)} inputs, but {fieldless[0].where} is "
+                          f"read as {fieldless[0].fmt} (pass --format, or --doc-path/--text-path for JSON documents)")
 
 
 def select_split(units: list[Unit], num_splits: int, split_index: int) -> list[Unit]:

@@ -24,7 +24,7 @@ from pathlib import Path
 from data_prep.assemble import assemble, kept_hashes, validation_threshold
 from data_prep.clean import CleanOptions
 from data_prep.extract import ExtractJob, die_with_parent, extract_unit
-from data_prep.inputs import InputError, InputSpec, file_identity, plan_units, select_split
+from data_prep.inputs import InputError, InputSpec, check_text_field, file_identity, plan_units, select_split
 from data_prep.manifest import source_counts, sum_counts, summary_table, versions
 from data_prep.minhash import NearDedupOptions
 from data_prep.near_dedup import near_duplicates
@@ -88,6 +88,7 @@ def prepare(config: PrepareConfig) -> int:
                                     per_source=listing), config.num_splits, config.split_index)
     if not units:
         raise InputError("no input units to process (empty inputs or split)")
+    check_text_field(units, config.read)
     key = fingerprint(config, units)
     out, work = config.output, config.output / WORK
     if _already_done(out, key, config.overwrite):

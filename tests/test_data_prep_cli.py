@@ -272,8 +272,8 @@ def test_missing_input_and_unknown_format_fail_at_once(tmp_path, caplog, capsys)
     assert run(tmp_path / "nowhere.jsonl", "-o", tmp_path / "out") == 1
     assert f"input not found: {tmp_path / 'nowhere.jsonl'}" in caplog.text
     with pytest.raises(SystemExit) as exc:
-        run(tmp_path, "-o", tmp_path / "out", "--format", "csv")
-    assert exc.value.code == 2 and "invalid choice: 'csv'" in capsys.readouterr().err
+        run(tmp_path, "-o", tmp_path / "out", "--format", "docx")
+    assert exc.value.code == 2 and "invalid choice: 'docx'" in capsys.readouterr().err
     binary = tmp_path / "blob.bin"
     binary.write_bytes(bytes(range(256)) * 8 + b"\x00" * 2048)
     assert run(binary, "-o", tmp_path / "out") == 1

@@ -113,11 +113,14 @@ def test_konlpy_sample_is_available_and_read():
 def test_real_boddari_blocks_and_crlf_bom_csv():
     docs, ctx = read(CORPORA / "boddari" / "wikinews.txt", text_mode="block")
     assert 600 <= len(docs) <= 700 and ctx.problems.total == 0
-    rows, _ = read(CORPORA / "question_pair" / "kor_pair_train.csv")
+    # A CSV is a table now (tests/test_data_prep_delimited.py), its header and commas no text.
+    rows, ctx = read(CORPORA / "question_pair" / "kor_pair_train.csv")
+    assert rows == [] and ctx.problems.counts == {"missing_field": 1}
+    rows, ctx = read(CORPORA / "question_pair" / "kor_pair_train.csv", text_field="question1")
     cleaned = [clean(text, "text", CleanOptions())[0] for text, _ in rows]
-    assert len(rows) == 6889  # header + 6,888 rows, CRLF, no final newline
+    assert len(rows) == 6888  # CRLF, BOM, no final newline
     assert not any("\r" in c or "\ufeff" in c for c in cleaned)
-    assert cleaned[0].startswith("id,qid1")
+    assert cleaned[0] == "1000일 만난 여자친구와 이별"
 
 
 # ---------------------------------------------------------------- wikiextractor <doc>

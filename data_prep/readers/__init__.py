@@ -5,6 +5,7 @@ from collections.abc import Callable, Iterator
 
 from data_prep.readers.base import Doc, ReadContext, ReadOptions, Unit
 from data_prep.readers.columnar import read_arrow, read_parquet
+from data_prep.readers.delimited import read_csv, read_tsv
 from data_prep.readers.detect import FORMATS, UnknownFormat, detect_format
 from data_prep.readers.json_docs import read_aihub, read_modu
 from data_prep.readers.jsonl import read_jsonl
@@ -23,11 +24,15 @@ READERS: dict[str, Callable[[Unit, ReadContext], Iterator[Doc]]] = {
     "aihub": read_aihub,
     "parquet": read_parquet,
     "arrow": read_arrow,
+    "csv": read_csv,
+    "tsv": read_tsv,
 }
 assert set(READERS) == set(FORMATS)
 
 # Formats whose records are lines, so a big uncompressed file can be split into byte ranges.
 LINE_FORMATS = frozenset({"jsonl", "text"})
+# Formats whose records have named fields, which --text-field chooses among.
+FIELD_FORMATS = ("jsonl", "csv", "tsv", "parquet", "arrow")
 
-__all__ = ["Doc", "FORMATS", "LINE_FORMATS", "READERS", "ReadContext", "ReadOptions", "Unit",
+__all__ = ["Doc", "FIELD_FORMATS", "FORMATS", "LINE_FORMATS", "READERS", "ReadContext", "ReadOptions", "Unit",
            "UnknownFormat", "detect_format"]

@@ -46,12 +46,17 @@ class Unit:
 
 @dataclass(frozen=True)
 class ReadOptions:
-    text_field: str = "text"
+    text_field: str | None = None  # None: not given, "text"
     doc_path: str | None = None
     text_path: str | None = None
     text_mode: str = "line"
     invalid_utf8: str = "replace"
     max_doc_bytes: int = MAX_DOC_BYTES
+
+    @property
+    def field(self) -> str:
+        """The text field, column or (for csv/tsv) comma-separated columns."""
+        return self.text_field or "text"
 
 
 @dataclass

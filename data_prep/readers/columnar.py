@@ -18,7 +18,7 @@ def read_parquet(unit: Unit, ctx: ReadContext) -> Iterator[Doc]:
         table = pq.ParquetFile(stream)
         if not _has_column(table.schema_arrow, unit, ctx):
             return
-        batches = table.iter_batches(batch_size=_BATCH_ROWS, columns=[ctx.options.text_field])
+        batches = table.iter_batches(batch_size=_BATCH_ROWS, columns=[ctx.options.field])
         yield from _rows(batches, unit, ctx)
 
 
@@ -36,7 +36,7 @@ def read_arrow(unit: Unit, ctx: ReadContext) -> Iterator[Doc]:
 
 
 def _has_column(schema: pa.Schema, unit: Unit, ctx: ReadContext) -> bool:
-    field = ctx.options.text_field
+    field = ctx.options.field
     if field in schema.names:
         return True
     ctx.problems.report("missing_field", unit.name, f"no column '{field}' (columns: {', '.join(schema.names)})")
@@ -46,7 +46,7 @@ def _has_column(schema: pa.Schema, unit: Unit, ctx: ReadContext) -> bool:
 def _rows(batches, unit: Unit, ctx: ReadContext) -> Iterator[Doc]:
     row = 0
     for batch in batches:
-        for value in batch.column(ctx.options.text_field).to_pylist():
+        for value in batch.column(ctx.options.field).to_pylist():
             if isinstance(value, bytes):
                 value = ctx.decode(value, f"{unit.name}#row{row}")
             if value:

@@ -1,7 +1,7 @@
 """Format detection. Rules, first match wins (README "Detection rules"):
 
 1. extension (after any .gz/.bz2/.zst): .parquet -> parquet, .arrow/.feather -> arrow, .xml -> wiki-xml,
-   .jsonl/.ndjson -> jsonl;
+   .jsonl/.ndjson -> jsonl, .csv -> csv, .tsv -> tsv;
 2. content of the first 64 KiB (decompressed): `<doc` -> wikiextractor; `<mediawiki`/`<?xml` -> wiki-xml;
    JSON with "namespace" and "title" keys -> namuwiki; JSON with "document" and
    "paragraph"/"utterance"/"sentence" -> modu; a first line that is a whole JSON object -> jsonl;
@@ -16,7 +16,8 @@ import json
 
 from data_prep.readers.compression import strip_compression_suffix
 
-FORMATS = ("jsonl", "text", "modu", "wiki-xml", "wikiextractor", "namuwiki", "aihub", "parquet", "arrow")
+FORMATS = ("jsonl", "text", "modu", "wiki-xml", "wikiextractor", "namuwiki", "aihub", "parquet", "arrow", "csv",
+           "tsv")
 SNIFF_BYTES = 1 << 16
 # Binary files show themselves at once; text with stray NULs (which the cleaner removes and
 # counts) must not be rejected for NULs spread over the whole sniffed head.
@@ -32,7 +33,7 @@ _BINARY_MAGIC = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF87a"
                  b"ID3\x04": "MP3", b"SQLite format 3\x00": "SQLite", b"\xca\xfe\xba\xbe": "Java class",
                  b"\x00asm": "WebAssembly", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1": "MS Office (OLE)"}
 _BY_SUFFIX = {".parquet": "parquet", ".arrow": "arrow", ".feather": "arrow", ".xml": "wiki-xml",
-              ".jsonl": "jsonl", ".ndjson": "jsonl"}
+              ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "tsv"}
 
 
 class UnknownFormat(ValueError):

@@ -17,7 +17,7 @@ _DECODER = json.JSONDecoder(strict=False)
 
 
 def read_jsonl(unit: Unit, ctx: ReadContext) -> Iterator[Doc]:
-    field = ctx.options.text_field
+    field = ctx.options.field
     steps = parse_path(field)
     for location, line in iter_lines(unit, ctx):
         if not line.strip():
