@@ -160,6 +160,13 @@ def test_presets_and_model_types_match_the_model():
         (("zero_optimization", "offload_optimizer"), {"device": "cpu", "devce": "cpu"},
          "zero_optimization.offload_optimizer: unknown key 'devce' (did you mean 'device'?)"),
         (("bf16",), {"enabled": True, "enabeld": True}, "bf16: unknown key 'enabeld' (did you mean 'enabled'?)"),
+        # validated by DeepSpeed's monitor config from the top level
+        (("tensorboard",), {"enabeld": True}, "tensorboard: unknown key 'enabeld' (did you mean 'enabled'?)"),
+        # sections DeepSpeed reads key by key and would silently ignore a typo in
+        (("activation_checkpointing",), {"partition_activatons": True},
+         "activation_checkpointing: unknown key 'partition_activatons' (did you mean 'partition_activations'?)"),
+        (("flops_profiler",), {"enabled": True, "profile_stp": 3},
+         "flops_profiler: unknown key 'profile_stp' (did you mean 'profile_step'?)"),
     ],
 )
 def test_nested_deepspeed_typos_get_a_suggestion(section, typo, message):
@@ -171,6 +178,20 @@ def test_nested_deepspeed_typos_get_a_suggestion(section, typo, message):
     with pytest.raises(ConfigError) as err:
         check_deepspeed_keys(parse_document(doc).deepspeed)
     assert str(err.value) == message
+
+
+def test_valid_deepspeed_sections_are_not_taken_for_typos():
+    """Keys DeepSpeed reads only in part (a disabled profiler) or through pydantic (offload_param)."""
+    doc = tiny_doc()
+    doc["zero_optimization"].update(stage=3, offload_param={"device": "cpu"}, offload_optimizer={"device": "cpu"})
+    doc.update(
+        activation_checkpointing={"partition_activations": True, "cpu_checkpointing": False, "number_checkpoints": None,
+                                  "contiguous_memory_optimization": False, "synchronize_checkpoint_boundary": False},
+        flops_profiler={"enabled": False, "profile_step": 1, "module_depth": -1, "top_modules": 1, "detailed": True},
+        tensorboard={"enabled": False, "output_path": "tb", "job_name": "j"}, data_types={"grad_accum_dtype": "fp32"},
+        aio={"block_size": 1048576, "queue_depth": 8, "thread_count": 1}, checkpoint={"tag_validation": "Warn"},
+    )
+    check_deepspeed_keys(parse_document(doc).deepspeed)
 
 
 def test_an_unplaceable_deepspeed_error_is_still_one_line():

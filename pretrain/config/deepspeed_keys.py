@@ -1,23 +1,28 @@
 """Let DeepSpeed parse its part of the config, and name the keys it would ignore or refuse.
 
-DeepSpeed ignores unknown top-level keys (a typo'd `gradient_cliping` would silently do nothing)
-and refuses unknown keys inside its sections with a raw pydantic dump. Both become the same
-one-line did-you-mean message as a typo in the run block.
+DeepSpeed ignores unknown top-level keys (a typo'd `gradient_cliping` would silently do nothing),
+ignores them too in the sections it reads key by key (`activation_checkpointing`, `aio`, ...),
+and refuses them with a raw pydantic dump in the sections that are pydantic models
+(`zero_optimization`). All three become the same one-line did-you-mean message as a typo in the
+run block.
 """
 from __future__ import annotations
 
+import difflib
 from typing import Any, Iterator
 
 from pydantic import BaseModel, ValidationError
 
-from pretrain.config.errors import ConfigError, describe_error, first_error, unknown_key_message
+from pretrain.config.errors import ConfigError, describe_error, first_error, model_keys, unknown_key_message
 
 
 class _RecordingDict(dict):
-    """A dict that remembers which keys were looked up, to find keys DeepSpeed never reads."""
+    """A dict that remembers which keys were looked up, to find keys DeepSpeed never reads.
+    Nested sections are recording dicts too, each with its dotted path; a copy shares them all."""
 
-    def __init__(self, *args: Any, seen: set | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, items: dict, path: str = "", seen: set | None = None) -> None:
+        super().__init__({k: _RecordingDict(v, f"{path}{k}.") if type(v) is dict else v for k, v in items.items()})
+        self.path = path
         self.seen = set() if seen is None else seen
 
     def __getitem__(self, key: Any) -> Any:
@@ -33,13 +38,39 @@ class _RecordingDict(dict):
         return super().__contains__(key)
 
     def __copy__(self) -> "_RecordingDict":
-        return _RecordingDict(self, seen=self.seen)
+        return _RecordingDict(self, self.path, seen=self.seen)
+
+    def sections(self) -> Iterator["_RecordingDict"]:
+        """The nested sections, at any depth."""
+        for value in dict.values(self):
+            if isinstance(value, _RecordingDict):
+                yield value
+                yield from value.sections()
 
 
 def _subclasses(cls: type) -> Iterator[type]:
     for sub in cls.__subclasses__():
         yield sub
         yield from _subclasses(sub)
+
+
+def _pydantic_keys() -> set[str]:
+    """Every key one of DeepSpeed's pydantic config models accepts. pydantic reads a section in C,
+    unseen by `_RecordingDict`, and refuses what it does not know; what it kept is no typo."""
+    from deepspeed.runtime.config_utils import DeepSpeedConfigModel
+
+    return {key for cls in _subclasses(DeepSpeedConfigModel) for key in model_keys(cls)}
+
+
+def _ignored_typo(section: _RecordingDict, pydantic_keys: set[str]) -> str | None:
+    """A key of a section that DeepSpeed never read, close to a key it looked for and did not
+    find: the user's spelling of that key. Other unread keys are left alone, as DeepSpeed may
+    read a section only in part (the rest of `flops_profiler` only when it is enabled)."""
+    looked_for = sorted(k for k in section.seen if isinstance(k, str) and k not in section)
+    for key in section:
+        if key not in section.seen and key not in pydantic_keys and difflib.get_close_matches(key, looked_for, n=1):
+            return unknown_key_message(key, looked_for, section.path.rstrip("."))
+    return None
 
 
 def _section_model(name: str) -> type[BaseModel] | None:
@@ -50,7 +81,8 @@ def _section_model(name: str) -> type[BaseModel] | None:
 
 
 def _section_path(ds: dict, error: dict) -> str | None:
-    """The dotted path of the section of `ds` that holds the value the error is about."""
+    """The dotted path of the section of `ds` that holds the value the error is about ('' for the
+    top level: DeepSpeed's monitor config validates `tensorboard`, `wandb`, ... from there)."""
     loc = error["loc"]
 
     def holds(node: Any) -> bool:
@@ -60,13 +92,13 @@ def _section_path(ds: dict, error: dict) -> str | None:
             node = node[part]
         return isinstance(node, dict) and loc[-1] in node and node[loc[-1]] == error.get("input")
 
-    pending = list(ds.items())
+    pending = [("", ds)]
     while pending and loc:
         path, node = pending.pop(0)
         if isinstance(node, dict):
             if holds(node):
                 return path
-            pending += [(f"{path}.{key}", value) for key, value in node.items()]
+            pending += [(f"{path}.{key}" if path else str(key), value) for key, value in node.items()]
     return None
 
 
@@ -96,3 +128,8 @@ def check_deepspeed_keys(ds: dict) -> None:
     unknown = [k for k in ds if k not in recording.seen]
     if unknown:
         raise ConfigError(unknown_key_message(unknown[0], sorted(recording.seen & set(ds)) or ["<none>"], "deepspeed"))
+    pydantic_keys = _pydantic_keys()
+    for section in recording.sections():
+        typo = _ignored_typo(section, pydantic_keys)
+        if typo:
+            raise ConfigError(typo)

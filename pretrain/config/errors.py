@@ -26,9 +26,9 @@ def unknown_key_message(key: str, known: Sequence[str], where: str) -> str:
 
 
 def join_path(where: str, loc: Sequence[str | int]) -> str:
-    """``run`` + ``("data", "train", 1)`` -> ``run.data.train[1]``."""
+    """``run`` + ``("data", "train", 1)`` -> ``run.data.train[1]``; '' + ``("wandb",)`` -> ``wandb``."""
     for part in loc:
-        where = f"{where}[{part}]" if isinstance(part, int) else f"{where}.{part}"
+        where = f"{where}[{part}]" if isinstance(part, int) else f"{where}.{part}" if where else str(part)
     return where
 
 
