@@ -140,10 +140,14 @@ def peak_rss_mb(cmd: list[str]) -> float:
     return int(result.stdout.strip()) / 1024
 
 
+def prepare_help() -> str:
+    return subprocess.run([sys.executable, "-m", "data_prep", "prepare", "--help"], cwd=REPO, capture_output=True,
+                          text=True, check=True).stdout
+
+
 def quality_flags(eval_file: Path) -> list[str]:
     """Every corpus-quality option this checkout's data_prep has."""
-    text = subprocess.run([sys.executable, "-m", "data_prep", "prepare", "--help"], cwd=REPO, capture_output=True,
-                          text=True, check=True).stdout
+    text = prepare_help()
     flags = ["--near-dedup"]
     for flag, value in (("--pii", ["mask"]), ("--quality", ["web"]), ("--decontaminate", [str(eval_file)])):
         if flag in text:
@@ -178,7 +182,8 @@ def near_only(work: Path, corpus: Path, n_docs: int) -> tuple[np.ndarray, float,
     """Drop flags of a near-dedup-only run (one per input document), and the clustering stage timed alone."""
     out = work / "near_only"
     shutil.rmtree(out, ignore_errors=True)
-    timed([sys.executable, "-m", "data_prep", str(corpus), "-o", str(out), "--near-dedup", "--keep-work"])
+    filters_off = ["--quality", "off"] if "--quality" in prepare_help() else []  # every document stays in order
+    timed([sys.executable, "-m", "data_prep", str(corpus), "-o", str(out), "--near-dedup", "--keep-work", *filters_off])
     manifest = json.loads((out / "manifest.json").read_text("utf-8"))
     workdir = out / ".work"
     counts = [json.loads((workdir / f"u{i:06d}.json").read_text())["docs_clean"] for i in range(len(manifest["inputs"]))]

@@ -245,3 +245,34 @@ def test_num_splits_parts_merge_with_near_dedup_across_them(sources, reference, 
     assert sum(s["docs_kept"] for s in manifest(linked)["sources"].values()) > \
         sum(s["docs_kept"] for s in m["sources"].values())
     assert run("merge", tmp_path / "half", parts[1]) == 1  # share 0 missing
+
+
+def peak_rss_kb(args: list) -> int:
+    """Peak RSS of a fresh `python -m data_prep` process (measured by a wrapper process)."""
+    code = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, "
+            "stderr=subprocess.DEVNULL); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    result = subprocess.run([sys.executable, "-c", code, sys.executable, "-m", "data_prep", *map(str, args)], cwd=REPO,
+                            capture_output=True, text=True, check=True)
+    return int(result.stdout.strip())
+
+
+def test_peak_memory_of_near_dedup_does_not_grow_with_the_corpus(tmp_path):
+    rng = random.Random(0)
+    pool = sample_paragraphs()
+    sizes = {}
+    for name, megabytes in (("small", 2), ("big", 24)):
+        path = tmp_path / f"{name}.jsonl"
+        with open(path, "w", encoding="utf-8") as f:
+            i = 0
+            while f.tell() < megabytes * 1e6:
+                text = f"{i}번 문서\n" + "\n".join(rng.sample(pool, 8))
+                for copy in (text, near_copy(text, rng)) if i % 4 == 0 else (text,):
+                    f.write(json.dumps({"text": copy}, ensure_ascii=False) + "\n")
+                i += 1
+        peak = peak_rss_kb([path, "-o", tmp_path / name, "--near-dedup", "--quality", "off", "--unit-mb", 4])
+        sizes[name] = (path.stat().st_size, peak * 1024)
+        assert manifest(tmp_path / name)["near_dedup"]["docs_removed"] > 0
+    (small, small_peak), (big, big_peak) = sizes["small"], sizes["big"]
+    # Holding the documents or their 5-gram sets would cost several times the corpus; the
+    # bounded stages cost the same at both sizes.
+    assert big_peak - small_peak < 0.25 * (big - small), sizes
