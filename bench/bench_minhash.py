@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "bench")]
 import bench_corpus_quality  # noqa: E402
 from data_prep.minhash import NearDedupOptions, band_keys, shingle_text  # noqa: E402
-from neardup_corpus import inject, jaccard, shingles  # noqa: E402
+from neardup_corpus import inject, jaccard, reference_drop, shingles  # noqa: E402
 
 HASHES, BANDS, ROWS = 112, 14, 8
 _rng = np.random.default_rng(0)
@@ -106,23 +106,8 @@ def morpheme_grams(text: str, kiwi=None) -> list[bytes]:
 
 
 def lsh_drop(signatures: list[np.ndarray]) -> np.ndarray:
-    """First-in-order clustering over band collisions (a dict: fine for a bench)."""
-    parent = list(range(len(signatures)))
-
-    def find(x):
-        while parent[x] != x:
-            x = parent[x]
-        return x
-    for band in range(BANDS):
-        first: dict[bytes, int] = {}
-        for doc, sig in enumerate(signatures):
-            key = sig[band * ROWS:(band + 1) * ROWS].tobytes()
-            if key in first:
-                a, b = find(first[key]), find(doc)
-                parent[max(a, b)] = min(a, b)
-            else:
-                first[key] = doc
-    return np.array([find(i) != i for i in range(len(parent))])
+    return np.array(reference_drop([[sig[band * ROWS:(band + 1) * ROWS].tobytes() for sig in signatures]
+                                    for band in range(BANDS)]))
 
 
 def shingle_kinds(docs: list[str], original_of: list[int | None]) -> None:

@@ -101,3 +101,23 @@ def distinct(texts: list[str], limit: float = 0.5) -> list[str]:
             kept.append(s)
             out.append(text)
     return out
+
+
+def reference_drop(bands: list[list]) -> list[bool]:
+    """Plain union-find over every pair of documents sharing a key in some band (`bands[b][doc]`);
+    each cluster keeps its smallest index: the slow, obvious version of near_dedup.cluster."""
+    parent = list(range(len(bands[0]) if bands else 0))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            x = parent[x]
+        return x
+    for band in bands:
+        first: dict = {}
+        for doc, key in enumerate(band):
+            if key in first:
+                a, b = find(first[key]), find(doc)
+                parent[max(a, b)] = min(a, b)
+            else:
+                first[key] = doc
+    return [find(i) != i for i in range(len(parent))]

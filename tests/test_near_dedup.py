@@ -19,7 +19,7 @@ from data_prep.cli import main
 from data_prep.minhash import BandKeySpill, NearDedupOptions, band_keys, bands_for, collision_probability
 from data_prep.near_dedup import cluster
 from data_prep.sample import sample_paragraphs
-from neardup_corpus import Injected, distinct, inject, jaccard, near_copy, recall_and_loss
+from neardup_corpus import Injected, distinct, inject, jaccard, near_copy, recall_and_loss, reference_drop
 
 REPO = Path(__file__).resolve().parents[1]
 ON = NearDedupOptions(True)
@@ -64,26 +64,6 @@ def test_band_keys_do_not_depend_on_batching():
     assert not (together[:, -4] == together[:, -2]).any()
 
 
-def reference_drop(keys: list[np.ndarray]) -> np.ndarray:
-    """Plain union-find over every pair sharing a band key; keep each cluster's smallest index."""
-    allkeys = np.concatenate(keys, axis=1)
-    parent = list(range(allkeys.shape[1]))
-
-    def find(x):
-        while parent[x] != x:
-            x = parent[x]
-        return x
-    for band in allkeys:
-        first: dict[int, int] = {}
-        for doc, key in enumerate(band.tolist()):
-            if key in first:
-                a, b = find(first[key]), find(doc)
-                parent[max(a, b)] = min(a, b)
-            else:
-                first[key] = doc
-    return np.array([find(i) != i for i in range(len(parent))])
-
-
 @pytest.mark.parametrize("chunk", [1 << 22, 7])  # one key range per band, or many
 def test_clustering_matches_a_plain_union_find(tmp_path, monkeypatch, chunk):
     monkeypatch.setattr(near_dedup, "CHUNK_KEYS", chunk)
@@ -97,7 +77,7 @@ def test_clustering_matches_a_plain_union_find(tmp_path, monkeypatch, chunk):
         files.append(tmp_path / f"u{unit}.npy")
         np.save(files[-1], np.stack([np.take_along_axis(k, order, axis=1), order.astype(np.uint64)]))
     drop, stats = cluster(files, [k.shape[1] for k in keys], tmp_path / "work")
-    expected = reference_drop(keys)
+    expected = np.array(reference_drop(np.concatenate(keys, axis=1).tolist()))
     assert np.array_equal(drop, expected)
     assert stats["docs_removed"] == expected.sum() and stats["documents"] == 125
     assert sum(stats["cluster_sizes"].values()) == stats["clusters"] > 0
