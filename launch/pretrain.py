@@ -23,7 +23,7 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 from data_prep.shard_format import ShardFormatError
 from pretrain.config import (ConfigError, TrainConfig, build_arg_parser, check_deepspeed_keys, load_config, read_manifest,
                              validate)
-from pretrain.model_path import ModelPathError, resolve_model
+from pretrain.model_path import ModelPathError
 
 EXIT_CONFIG = 2
 
@@ -60,9 +60,10 @@ def _check_warm_start(config: TrainConfig) -> None:
     here, in one line, rather than after the process group forms."""
     from pretrain.checkpoint import CHECKPOINT_DIR, list_tags
 
-    init_from = config.run.model.init_from
-    if init_from is not None and not list_tags(Path(config.run.output_dir) / CHECKPOINT_DIR):
-        resolve_model(init_from, what="run.model.init_from")
+    from pretrain.model_setup import init_from_source
+
+    if not list_tags(Path(config.run.output_dir) / CHECKPOINT_DIR):
+        init_from_source(config.run.model)
 
 
 def _verify_shards(config: TrainConfig) -> None:
@@ -111,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         if rank == 0:
             print(f"shard error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    except ModelPathError as exc:  # init_from went missing between the check and the load
+    except (ModelPathError, ConfigError) as exc:  # init_from changed between the check and the load
         if rank == 0:
             print(f"configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG

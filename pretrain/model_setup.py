@@ -12,7 +12,7 @@ import torch
 from transformers import PretrainedConfig, T5Config, T5ForConditionalGeneration
 
 from data_prep.atomic import write_bytes
-from pretrain.config import ModelSettings
+from pretrain.config import ConfigError, ModelSettings
 from pretrain.model_io import from_byt5, load_t5
 from pretrain.model_path import resolve_model
 from pretrain.modeling import GBSWT5Config, GBSWT5ForConditionalGeneration
@@ -24,17 +24,37 @@ GBST_PREFIX = "encoder.embed_tokens."
 GBST_SHARED = "encoder.embed_tokens.embeds.weight"
 
 
-def _is_gbswt5_checkpoint(name_or_path: str) -> bool:
-    """Whether a local directory or a hub checkpoint (cached, or reachable online) is GBSWT5.
+# The model types a warm start reads as ByT5 (T5ForConditionalGeneration loads both).
+T5_MODEL_TYPES = ("t5", "mt5")
 
-    An unreadable config means "not known to be GBSWT5": the ByT5 warm start then reports the
-    missing or offline checkpoint with its own clear message.
-    """
+
+def _checkpoint_model_type(name_or_path: str) -> str | None:
+    """The `model_type` in a local directory's or a hub checkpoint's (cached, or reachable online)
+    config, or None when it cannot be read: the ByT5 warm start then reports the missing or
+    offline checkpoint with its own clear message."""
     try:
         config, _ = PretrainedConfig.get_config_dict(name_or_path)
     except OSError:
-        return False
-    return config.get("model_type") == "gbswt5"
+        return None
+    return config.get("model_type")
+
+
+def init_from_source(settings: ModelSettings) -> tuple[str, str | None] | None:
+    """(where `settings.init_from` lives, its model type or None if unreadable), None without
+    one. ModelPathError for a model that cannot be found; ConfigError for a model type this run
+    cannot start from, which a ByT5 warm start would load only in part (a GBSWT5 checkpoint
+    without its GBST, say)."""
+    if settings.init_from is None:
+        return None
+    source = resolve_model(settings.init_from, what="run.model.init_from")
+    model_type = _checkpoint_model_type(source)
+    allowed = ("gbswt5", *T5_MODEL_TYPES) if settings.type == "gbswt5" else T5_MODEL_TYPES
+    if model_type is not None and model_type not in allowed:
+        raise ConfigError(
+            f"run.model.init_from: {settings.init_from} holds a model of type {model_type!r}; a {settings.type} "
+            f"run starts from model_type {' or '.join(repr(t) for t in allowed)} only"
+        )
+    return source, model_type
 
 
 def _byt5_config(settings: ModelSettings) -> T5Config:
@@ -64,17 +84,18 @@ def _with_own_lm_head(model: T5ForConditionalGeneration, *, fresh: bool = False)
 def fresh_model(settings: ModelSettings) -> torch.nn.Module:
     """The model before any checkpoint of this run is loaded: warm start or random init."""
     overrides = dict(settings.overrides)
-    source = None if settings.init_from is None else resolve_model(settings.init_from, what="run.model.init_from")
+    found = init_from_source(settings)
     if settings.type == "gbswt5":
         overrides["z_loss"] = settings.z_loss
-        if source is None:
+        if found is None:
             return GBSWT5ForConditionalGeneration(GBSWT5Config.from_preset(settings.preset, **overrides))
-        if _is_gbswt5_checkpoint(source):
+        source, model_type = found
+        if model_type == "gbswt5":
             return GBSWT5ForConditionalGeneration.from_pretrained(source, **overrides)
         return from_byt5(source, **overrides)
-    if source is None:
+    if found is None:
         return _with_own_lm_head(T5ForConditionalGeneration(_byt5_config(settings)), fresh=True)
-    return _with_own_lm_head(load_t5(source, **overrides))
+    return _with_own_lm_head(load_t5(found[0], **overrides))
 
 
 def model_from_config_file(path: Path) -> torch.nn.Module:

@@ -94,3 +94,23 @@ def test_plain_byt5_keeps_its_own_lm_head_through_save_and_rebuild(tmp_path):
     rebuilt.load_state_dict(model.state_dict())
     assert torch.equal(rebuilt.lm_head.weight, model.lm_head.weight)
     assert torch.equal(rebuilt.shared.weight, model.shared.weight)
+
+
+def test_an_init_from_of_another_model_type_is_refused_not_warm_started_in_part(tmp_path):
+    """A GBSWT5 checkpoint under another model_type name would load as ByT5 minus its GBST weights."""
+    import json
+
+    import pytest
+
+    from pretrain.config import ConfigError
+
+    saved_gbswt5(tmp_path / "renamed")
+    config = json.loads((tmp_path / "renamed" / "config.json").read_text())
+    (tmp_path / "renamed" / "config.json").write_text(json.dumps({**config, "model_type": "gbst_t5"}))
+    with pytest.raises(ConfigError, match=r"run.model.init_from: .*renamed holds a model of type 'gbst_t5'; "
+                                          r"a gbswt5 run starts from model_type 'gbswt5' or 't5' or 'mt5' only"):
+        fresh_model(ModelSettings(init_from=str(tmp_path / "renamed")))
+    # a plain ByT5 run cannot take a GBSWT5 checkpoint either: it would drop the GBST block
+    saved_gbswt5(tmp_path / "gbswt5")
+    with pytest.raises(ConfigError, match="holds a model of type 'gbswt5'; a byt5 run starts from"):
+        fresh_model(ModelSettings(type="byt5", init_from=str(tmp_path / "gbswt5")))
