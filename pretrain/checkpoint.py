@@ -4,11 +4,13 @@ Layout under the run directory::
 
     checkpoints/latest                  # written by DeepSpeed: the newest tag
     checkpoints/global_step{N}/         # DeepSpeed's model/optimizer files for step N
-    checkpoints/global_step{N}/complete.json   # ours: step, config hash, size of every file
+    checkpoints/global_step{N}/complete.json   # ours: step, config hash, ranks, size and checksum of every file
 
 ``complete.json`` is written last, after every rank has finished saving, so a checkpoint without
 it (a kill during the save) or whose files no longer have the recorded sizes (truncation, a
-missing partition) is damaged; resumption then falls back to the previous one with a warning.
+missing partition) or checksums (bit flips) is damaged; resumption then falls back to the
+previous one with a warning. Sizes are checked wherever a checkpoint is looked at, checksums
+(a read of every file) only where one is about to be loaded.
 """
 from __future__ import annotations
 
@@ -27,11 +29,19 @@ import torch.distributed as dist
 from deepspeed.accelerator import get_accelerator
 
 from data_prep.atomic import write_json
+from pretrain import checkpoint_engine
+from pretrain.checkpoint_engine import CHECKSUM, UnsafeCheckpointError, file_checksum
 
 LOG = logging.getLogger(__name__)
 CHECKPOINT_DIR = "checkpoints"  # under the run directory
 MARKER = "complete.json"
 _TAG = re.compile(r"^global_step(\d+)$")
+# ZeRO partition files: zero_pp_rank_{data-parallel rank}_mp_rank_{model-parallel rank}_...
+_PARTITION = re.compile(r"zero_pp_rank_(\d+)_mp_rank_\d+_(?:optim|model)_states\.pt$")
+
+
+class ResumeError(RuntimeError):
+    """The output directory's checkpoints cannot continue with this configuration."""
 
 
 def tag_for(step: int) -> str:
@@ -79,42 +89,87 @@ def _file_sizes(directory: Path) -> dict[str, int]:
     }
 
 
-def damage(ckpt_dir: Path, tag: str) -> str | None:
-    """Why the checkpoint `tag` cannot be trusted, or None when it looks complete."""
-    directory = ckpt_dir / tag
+def _read_marker(directory: Path) -> tuple[dict | None, str | None]:
+    """(the checkpoint's complete.json, None) or (None, why it cannot be used)."""
     try:
-        marker = json.loads((directory / MARKER).read_text(encoding="utf-8"))
+        return json.loads((directory / MARKER).read_text(encoding="utf-8")), None
     except FileNotFoundError:
-        return f"{directory} has no {MARKER} (the save did not finish)"
+        return None, f"{directory} has no {MARKER} (the save did not finish)"
     except json.JSONDecodeError:
-        return f"{directory / MARKER} is not valid JSON"
+        return None, f"{directory / MARKER} is not valid JSON"
+
+
+def _local_share(names: list[str]) -> list[str]:
+    """This rank's part of a node's work: each local rank takes every LOCAL_WORLD_SIZE-th name
+    (torchrun sets it; DeepSpeed's launcher sets LOCAL_SIZE). Unknown: all of them."""
+    size = int(os.environ.get("LOCAL_WORLD_SIZE") or os.environ.get("LOCAL_SIZE") or 1)
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    return names[local::size] if local < size else names
+
+
+def damage(ckpt_dir: Path, tag: str, *, verify_checksums: bool = False) -> str | None:
+    """Why the checkpoint `tag` cannot be trusted, or None when it looks complete.
+
+    With `verify_checksums`, this rank also reads its local share of the files (all of them in a
+    single process) and compares their recorded checksums, if the marker has them.
+    """
+    directory = ckpt_dir / tag
+    marker, problem = _read_marker(directory)
+    if marker is None:
+        return problem
     sizes = _file_sizes(directory)
     for name, size in marker["files"].items():
         if name not in sizes:
             return f"{directory / name} is missing"
         if sizes[name] != size:
             return f"{directory / name} has {sizes[name]} bytes, {size} were written"
+    recorded = marker.get(CHECKSUM, {}) if verify_checksums else {}
+    for name in _local_share(sorted(recorded)):
+        if file_checksum(directory / name) != recorded[name]:
+            return f"{directory / name} does not match the {CHECKSUM} checksum recorded when it was written"
     return None
+
+
+def written_world_size(ckpt_dir: Path, tag: str) -> int | None:
+    """How many ranks wrote checkpoint `tag`: recorded in complete.json, else (older markers)
+    the number of ZeRO partitions; None when neither tells (ZeRO-0 without bf16)."""
+    marker, _ = _read_marker(ckpt_dir / tag)
+    if marker is None:
+        return None
+    if "world_size" in marker:
+        return marker["world_size"]
+    ranks = {int(m.group(1)) for name in marker["files"] if (m := _PARTITION.search(name))}
+    return max(ranks) + 1 if ranks else None
 
 
 def _is_local_leader() -> bool:
     return int(os.environ.get("LOCAL_RANK", "0")) == 0
 
 
+def _checksums(directory: Path, written: dict[str, str]) -> dict[str, str]:
+    """Checksum of every file of the checkpoint: as hashed while written (by any rank), else
+    (files DeepSpeed copies in, not through its engine) read now."""
+    return {name: written.get(os.path.abspath(directory / name)) or file_checksum(directory / name)
+            for name in _file_sizes(directory)}
+
+
 def save(engine: Any, ckpt_dir: Path, step: int, client_state: dict, keep_last: int) -> str:
     """Save on every rank (DeepSpeed needs all of them), then mark complete and prune old ones."""
+    files = checkpoint_engine.install(engine)
     tag = tag_for(step)
     if _is_local_leader():
         # A step saved again (after a fallback) must not look complete while it is being rewritten.
         (ckpt_dir / tag / MARKER).unlink(missing_ok=True)
     dist.barrier()
     engine.save_checkpoint(str(ckpt_dir), tag=tag, client_state=client_state)
-    dist.barrier()
+    written: list[dict[str, str]] = [{}] * dist.get_world_size()
+    dist.all_gather_object(written, files.take_written())  # also the barrier: every rank has saved
     # Each node's first rank marks and prunes: node-local disks then work as well as shared ones.
     if _is_local_leader():
         directory = ckpt_dir / tag
         write_json(directory / MARKER, {
-            "step": step, "config_hash": client_state.get("config_hash"), "files": _file_sizes(directory),
+            "step": step, "config_hash": client_state.get("config_hash"), "world_size": dist.get_world_size(),
+            "files": _file_sizes(directory), CHECKSUM: _checksums(directory, {k: v for w in written for k, v in w.items()}),
         })
         prune(ckpt_dir, step, keep_last)
     dist.barrier()
@@ -160,24 +215,49 @@ def resumable(ckpt_dir: Path) -> bool:
     return _all_reduce_flag(found, dist.ReduceOp.MAX)
 
 
+def _first_problem(problem: str | None) -> str | None:
+    """The lowest rank's problem, on every rank (collective): all ranks decide alike."""
+    problems: list[str | None] = [None] * dist.get_world_size()
+    dist.all_gather_object(problems, problem)
+    return next((p for p in problems if p), None)
+
+
+def _world_size_mismatch(ckpt_dir: Path, tag: str) -> str | None:
+    written, world = written_world_size(ckpt_dir, tag), dist.get_world_size()
+    if written is None or written == world:
+        return None
+    ranks = f"{written} rank" + ("s" if written > 1 else "")
+    return (f"{ckpt_dir / tag} was written by {ranks}, this run has {world}; resume with {ranks} (DeepSpeed "
+            "cannot repartition the ZeRO states), or give another output_dir to start a new run")
+
+
 def load_latest(engine: Any, ckpt_dir: Path) -> dict | None:
     """Load the newest undamaged checkpoint into `engine`; return its client state (None: none).
 
     A damaged checkpoint, or one whose loading raises, is skipped with a warning and the previous
-    one is tried, so a run killed while saving loses at most one checkpoint interval.
+    one is tried, so a run killed while saving loses at most one checkpoint interval. A checkpoint
+    written by another number of ranks, or a file naming code to run, stops the resume
+    (ResumeError): falling back could not help, or would hide the tampering.
     """
+    checkpoint_engine.install(engine)
     for step, tag in list_tags(ckpt_dir):
-        problem = damage(ckpt_dir, tag)
-        if not _agreed(problem is None):
-            LOG.warning("checkpoint %s is damaged (%s); falling back to the previous one", tag,
-                        problem or "damaged on another rank")
+        problem = _first_problem(damage(ckpt_dir, tag, verify_checksums=True))
+        if problem:
+            LOG.warning("checkpoint %s is damaged (%s); falling back to the previous one", tag, problem)
             continue
+        if mismatch := _first_problem(_world_size_mismatch(ckpt_dir, tag)):
+            raise ResumeError(mismatch)
+        refused = None
         try:
             load_path, client_state = engine.load_checkpoint(str(ckpt_dir), tag=tag)
             ok = load_path is not None
+        except UnsafeCheckpointError as exc:
+            refused, ok = str(exc), False
         except Exception as exc:  # a corrupt file surfaces as any of torch's unpickling errors
             LOG.warning("loading checkpoint %s failed: %s", tag, exc)
             ok = False
+        if refused := _first_problem(refused):
+            raise ResumeError(refused)
         if _agreed(ok):
             return client_state
         LOG.warning("checkpoint %s could not be loaded; falling back to the previous one", tag)

@@ -23,6 +23,7 @@ import transformers
 
 from pretrain import checkpoint
 from pretrain.checkpoint import CHECKPOINT_DIR
+from pretrain.checkpoint_engine import UnsafeCheckpointError, weights_only_zero_to_fp32
 from pretrain.config import RUN_CONFIG_FILE
 from pretrain.metrics import METRICS_FILE, read_metrics
 from pretrain.model_io import replace_directory, write_hf_files
@@ -53,7 +54,7 @@ def locate(path: Path, tag: str | None) -> tuple[Path, Path, str]:
         raise ExportError(f"{path}: neither a run directory, its checkpoints/ directory nor a global_stepN checkpoint")
     if tag is None:
         for _, candidate in checkpoint.list_tags(ckpt_dir):
-            problem = checkpoint.damage(ckpt_dir, candidate)
+            problem = checkpoint.damage(ckpt_dir, candidate, verify_checksums=True)
             if problem is None:
                 tag = candidate
                 break
@@ -62,6 +63,8 @@ def locate(path: Path, tag: str | None) -> tuple[Path, Path, str]:
             raise ExportError(f"{ckpt_dir}: no complete checkpoint")
     elif not (ckpt_dir / tag).is_dir():
         raise ExportError(f"--tag {tag}: no such checkpoint in {ckpt_dir}")
+    elif problem := checkpoint.damage(ckpt_dir, tag, verify_checksums=True):
+        raise ExportError(f"--tag {tag}: {problem}")
     if not (run_dir / MODEL_CONFIG_FILE).is_file():
         raise ExportError(f"{run_dir / MODEL_CONFIG_FILE} is missing; it is written at the start of every run")
     return run_dir, ckpt_dir, tag
@@ -72,8 +75,11 @@ def consolidated_model(run_dir: Path, ckpt_dir: Path, tag: str) -> torch.nn.Modu
     from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
 
     # zero_to_fp32 narrates every step with print(); errors still arrive as exceptions.
-    with contextlib.redirect_stdout(io.StringIO()):
-        state = get_fp32_state_dict_from_zero_checkpoint(str(ckpt_dir), tag=tag)
+    with contextlib.redirect_stdout(io.StringIO()), weights_only_zero_to_fp32():
+        try:
+            state = get_fp32_state_dict_from_zero_checkpoint(str(ckpt_dir), tag=tag)
+        except UnsafeCheckpointError as exc:
+            raise ExportError(str(exc)) from None
     model = model_from_config_file(run_dir / MODEL_CONFIG_FILE)
     missing, unexpected = model.load_state_dict(state, strict=False)
     # zero_to_fp32 writes a tied parameter under one name; the others are the same tensor.

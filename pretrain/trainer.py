@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from data_prep.atomic import write_json
 from pretrain import checkpoint
+from pretrain.checkpoint import ResumeError
 from pretrain.collator import SpanCorruptionCollator
 from pretrain.config import RUN_CONFIG_FILE, ShardInfo, TrainConfig, config_hash, resume_refusal, write_fingerprint
 from pretrain.data import ShardStream, validation_batches
@@ -33,10 +34,6 @@ from pretrain.optim import build_optimizer, build_scheduler
 
 LOG = logging.getLogger(__name__)
 EXIT_NONFINITE = 3
-
-
-class ResumeError(RuntimeError):
-    """The output directory's checkpoints cannot continue with this configuration."""
 
 
 class NonFiniteLossError(RuntimeError):
