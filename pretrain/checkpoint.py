@@ -31,6 +31,7 @@ from deepspeed.accelerator import get_accelerator
 from data_prep.atomic import write_json
 from pretrain import checkpoint_engine
 from pretrain.checkpoint_engine import CHECKSUM, UnsafeCheckpointError, file_checksum
+from pretrain.config import CheckpointSettings
 
 LOG = logging.getLogger(__name__)
 CHECKPOINT_DIR = "checkpoints"  # under the run directory
@@ -142,8 +143,12 @@ def written_world_size(ckpt_dir: Path, tag: str) -> int | None:
     return max(ranks) + 1 if ranks else None
 
 
-def _is_local_leader() -> bool:
-    return int(os.environ.get("LOCAL_RANK", "0")) == 0
+def _keeps_the_books(engine: Any) -> bool:
+    """Whether this rank marks and prunes: rank 0 in the one shared checkpoint directory; each
+    node's first rank with DeepSpeed's `checkpoint.use_node_local_storage` (a disk per node)."""
+    if engine.use_node_local_storage():
+        return int(os.environ.get("LOCAL_RANK", "0")) == 0
+    return dist.get_rank() == 0
 
 
 def _checksums(directory: Path, written: dict[str, str]) -> dict[str, str]:
@@ -153,25 +158,27 @@ def _checksums(directory: Path, written: dict[str, str]) -> dict[str, str]:
             for name in _file_sizes(directory)}
 
 
-def save(engine: Any, ckpt_dir: Path, step: int, client_state: dict, keep_last: int) -> str:
-    """Save on every rank (DeepSpeed needs all of them), then mark complete and prune old ones."""
-    files = checkpoint_engine.install(engine)
+def save(engine: Any, ckpt_dir: Path, step: int, client_state: dict, settings: CheckpointSettings) -> str:
+    """Save on every rank (DeepSpeed needs all of them), then mark complete and prune old ones
+    (`settings.keep_last`); with `settings.checksums` the marker has every file's checksum."""
+    files = checkpoint_engine.install(engine, checksums=settings.checksums)
     tag = tag_for(step)
-    if _is_local_leader():
+    books = _keeps_the_books(engine)
+    if books:
         # A step saved again (after a fallback) must not look complete while it is being rewritten.
         (ckpt_dir / tag / MARKER).unlink(missing_ok=True)
     dist.barrier()
     engine.save_checkpoint(str(ckpt_dir), tag=tag, client_state=client_state)
     written: list[dict[str, str]] = [{}] * dist.get_world_size()
     dist.all_gather_object(written, files.take_written())  # also the barrier: every rank has saved
-    # Each node's first rank marks and prunes: node-local disks then work as well as shared ones.
-    if _is_local_leader():
+    if books:
         directory = ckpt_dir / tag
-        write_json(directory / MARKER, {
-            "step": step, "config_hash": client_state.get("config_hash"), "world_size": dist.get_world_size(),
-            "files": _file_sizes(directory), CHECKSUM: _checksums(directory, {k: v for w in written for k, v in w.items()}),
-        })
-        prune(ckpt_dir, step, keep_last)
+        marker = {"step": step, "config_hash": client_state.get("config_hash"), "world_size": dist.get_world_size(),
+                  "files": _file_sizes(directory)}
+        if settings.checksums:
+            marker[CHECKSUM] = _checksums(directory, {k: v for w in written for k, v in w.items()})
+        write_json(directory / MARKER, marker)
+        prune(ckpt_dir, step, settings.keep_last)
     dist.barrier()
     return tag
 
@@ -231,17 +238,18 @@ def _world_size_mismatch(ckpt_dir: Path, tag: str) -> str | None:
             "cannot repartition the ZeRO states), or give another output_dir to start a new run")
 
 
-def load_latest(engine: Any, ckpt_dir: Path) -> dict | None:
+def load_latest(engine: Any, ckpt_dir: Path, *, verify_checksums: bool = True) -> dict | None:
     """Load the newest undamaged checkpoint into `engine`; return its client state (None: none).
 
     A damaged checkpoint, or one whose loading raises, is skipped with a warning and the previous
     one is tried, so a run killed while saving loses at most one checkpoint interval. A checkpoint
     written by another number of ranks, or a file naming code to run, stops the resume
-    (ResumeError): falling back could not help, or would hide the tampering.
+    (ResumeError): falling back could not help, or would hide the tampering. `verify_checksums`
+    reads every file first (shared among a node's ranks) to compare the recorded checksums.
     """
     checkpoint_engine.install(engine)
     for step, tag in list_tags(ckpt_dir):
-        problem = _first_problem(damage(ckpt_dir, tag, verify_checksums=True))
+        problem = _first_problem(damage(ckpt_dir, tag, verify_checksums=verify_checksums))
         if problem:
             LOG.warning("checkpoint %s is damaged (%s); falling back to the previous one", tag, problem)
             continue

@@ -154,7 +154,7 @@ class Trainer:
         return None
 
     def _resume(self) -> None:
-        state = checkpoint.load_latest(self.engine, self.ckpt_dir)
+        state = checkpoint.load_latest(self.engine, self.ckpt_dir, verify_checksums=self.run.checkpoint.checksums)
         if state is None:
             raise ResumeError(
                 f"{self.ckpt_dir} holds checkpoints but none could be loaded (see the warnings above); "
@@ -222,7 +222,7 @@ class Trainer:
         ranks: list[Any] = [None] * self.world
         dist.all_gather_object(ranks, mine)
         client_state = {"step": step, "config_hash": self.hash, "world_size": self.world, "ranks": ranks}
-        tag = checkpoint.save(self.engine, self.ckpt_dir, step, client_state, self.run.checkpoint.keep_last)
+        tag = checkpoint.save(self.engine, self.ckpt_dir, step, client_state, self.run.checkpoint)
         LOG.info("saved checkpoint %s", self.ckpt_dir / tag)
 
     # -- logging ---------------------------------------------------------------------------------

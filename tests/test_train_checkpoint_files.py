@@ -99,3 +99,11 @@ def test_the_rank_count_comes_from_the_marker_else_the_zero_partitions(tmp_path)
     assert written_world_size(tmp_path, "global_step2") == 2
     make_checkpoint(tmp_path, 3, {"mp_rank_00_model_states.pt": b"m"})  # ZeRO-0: nothing tells
     assert written_world_size(tmp_path, "global_step3") is None
+
+
+def test_checksums_off_saves_plainly_and_records_nothing(tmp_path):
+    engine = SafeCheckpointEngine(checksums=False)
+    path = tmp_path / "optim_states.pt"
+    engine.save(optimizer_states(), str(path))
+    assert engine.take_written() == {}
+    assert engine.load(str(path))["optimizer_state_dict"]["zero_stage"] is ZeroStageEnum.gradients

@@ -83,6 +83,9 @@ class CheckpointSettings(_Settings):
     keep_last: int = 3
     # Also save at max_steps; throughput checks turn this off to skip a multi-GB write.
     save_final: bool = True
+    # xxh3-64 of each file, taken while it is written and verified before a resume loads it
+    # (bench/bench_checkpoint_checksum.py measures the cost).
+    checksums: bool = True
 
 
 class LoggingSettings(_Settings):
