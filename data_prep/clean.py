@@ -40,6 +40,9 @@ class CleanOptions:
     quality: str = "off"  # preset of every source not in quality_for: off | curated | web
     quality_for: tuple[tuple[str, str], ...] = ()  # (source, preset) pairs
     pii: str = "keep"  # or "mask"
+    decontaminate: tuple[str, ...] = ()  # evaluation files
+    decontaminate_digest: str = ""  # of their N-grams: an edited evaluation file changes the fingerprint
+    keep_samples: int = 0  # dropped or edited documents kept per step (--keep-dropped)
 
     def quality_of(self, source: str) -> str:
         return dict(self.quality_for).get(source, self.quality)

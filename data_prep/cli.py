@@ -4,9 +4,12 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 
+from data_prep.audit import SAMPLES
 from data_prep.clean import CleanOptions
+from data_prep.decontam import EvalFileError, eval_set
 from data_prep.inputs import InputError, parse_input
 from data_prep.merge import MergeError, merge
 from data_prep.merge_near import NearMergeError
@@ -64,6 +67,15 @@ def _prepare_parser(sub) -> None:
                    "repeated (e.g. 'curated,kcbert=web'); presets: off, curated (edited text: drops only "
                    "junk), web (crawled pages and comments: FineWeb-2's Korean thresholds) "
                    f"(default: {DEFAULT_QUALITY})")
+    g.add_argument("--decontaminate", action="extend", nargs="+", default=[], metavar="PATH",
+                   help="evaluation files (text: one passage per line; JSON/JSONL/Parquet through the input "
+                   "readers): document lines sharing 16 characters (whitespace ignored) with a passage are removed. "
+                   "Give the inputs before this option")
+    g.add_argument("--decontaminate-field", metavar="FIELD",
+                   help="text field of JSON/Parquet evaluation files (default: --text-field)")
+    g.add_argument("--keep-dropped", type=int, default=0, metavar="N",
+                   help=f"write the first N dropped or edited documents of each step to OUTPUT/{SAMPLES} "
+                   "(PII-masked unless --pii keep; shown by 'data_prep inspect'); 0: none")
     g.add_argument("--pii", choices=("mask", "keep"), default="mask",
                    help="replace resident registration, phone and card numbers, e-mail and IP addresses by "
                    "[주민번호], [전화번호], [카드번호], [이메일], [IP주소]")
@@ -126,10 +138,15 @@ def _config(args: argparse.Namespace, argv: list[str]) -> PrepareConfig:
     chunk_bytes = raw_length_for_inputs(args.input_length) if args.input_length else args.chunk_bytes
     specs = [parse_input(arg) for arg in inputs]
     quality, quality_for = parse_quality(args.quality, {spec.source for spec in specs})
+    read = ReadOptions(args.text_field, doc_path, text_path, args.text_mode, args.invalid_utf8, args.max_doc_bytes)
+    evals = tuple(args.decontaminate)
+    digest = eval_set(evals, replace(read, text_field=args.decontaminate_field or args.text_field)).digest \
+        if evals else ""
     return PrepareConfig(
         inputs=specs, output=args.output, format=args.format,
-        read=ReadOptions(args.text_field, doc_path, text_path, args.text_mode, args.invalid_utf8, args.max_doc_bytes),
-        clean=CleanOptions(args.min_chars, args.min_hangul_ratio, args.deid_tags, quality, quality_for, args.pii),
+        read=read,
+        clean=CleanOptions(args.min_chars, args.min_hangul_ratio, args.deid_tags, quality, quality_for, args.pii,
+                           evals, digest, args.keep_dropped),
         pack=PackOptions(chunk_bytes, args.cut_window, _unescape(args.separator).encode("utf-8"),
                          0.0 if args.val_docs is not None else args.val_fraction, args.val_docs, args.shard_rows),
         near=NearDedupOptions(args.near_dedup, args.near_dedup_threshold),
@@ -159,6 +176,6 @@ def main(argv: list[str] | None = None) -> int:
             FileNotFoundError) as err:
         log.error("error: %s", err)
         return 1
-    except OptionError as err:
+    except (OptionError, EvalFileError) as err:
         log.error("error: %s", err)
         return 2

@@ -13,9 +13,11 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from data_prep.audit import unit_samples
 from data_prep.clean import CleanOptions, cleaning_steps
 from data_prep.minhash import BandKeySpill, NearDedupOptions
 from data_prep.near_dedup import lsh_path
+from data_prep.decontam import decontam_steps
 from data_prep.pii import pii_steps
 from data_prep.quality import quality_steps
 from data_prep.readers import READERS, ReadContext, ReadOptions, Unit
@@ -38,7 +40,8 @@ class ExtractJob:
 
 def document_steps(unit: Unit, options: CleanOptions) -> list[Step]:
     """Every step a document of `unit` goes through, in order."""
-    return cleaning_steps(unit.fmt, options) + quality_steps(options.quality_of(unit.source)) + pii_steps(options.pii)
+    return (cleaning_steps(unit.fmt, options) + decontam_steps(options.decontaminate)
+            + quality_steps(options.quality_of(unit.source)) + pii_steps(options.pii))
 
 
 def die_with_parent(parent: int) -> None:
@@ -60,7 +63,7 @@ def extract_unit(job: ExtractJob) -> dict:
     unit = job.unit
     ctx = ReadContext(job.read)
     spill = SpillWriter(job.workdir, unit.index)
-    pipeline = Pipeline.of(document_steps(unit, job.clean))
+    pipeline = Pipeline.of(document_steps(unit, job.clean), job.clean.keep_samples)
     keys = _band_keys(job)
     text_bytes = 0
     location = unit.name
@@ -87,7 +90,8 @@ def extract_unit(job: ExtractJob) -> dict:
     stats = UnitStats(docs_read=docs_clean + sum(dropped.values()), docs_clean=docs_clean,
                       clean_bytes=text_bytes, dropped=dropped, edits=counts.edits, bytes_in=unit.size,
                       problems=ctx.problems.counts)
-    meta = {"unit": unit.index, "source": unit.source, **stats.to_json(), "problem_samples": ctx.problems.samples}
+    meta = {"unit": unit.index, "source": unit.source, **stats.to_json(), "problem_samples": ctx.problems.samples,
+            "samples": unit_samples(pipeline.samples, unit.source, job.clean.pii == "mask")}
     if keys is not None:
         keys.commit()  # before the spill, whose .json marks the unit done
     spill.commit(meta)

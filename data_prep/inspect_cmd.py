@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from data_prep.audit import show_samples
 from data_prep.manifest import summary_table
 from data_prep.shard_format import SPLITS, check_shards, load_manifest, read_split
 
@@ -27,4 +28,7 @@ def inspect(directory: Path, samples: int = 3, width: int = 300, verify: bool = 
             text = chunk.decode("utf-8")
             shown = text[:width].replace("\n", "\\n") + ("..." if len(text) > width else "")
             lines.append(f"--- {split}[{i}] source={source} bytes={len(chunk)}\n{shown}")
+    dropped = show_samples(directory, samples, width)
+    if dropped:
+        lines += [f"dropped or edited documents (first {samples} per step):", *dropped]
     return "\n".join(lines)

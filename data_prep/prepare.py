@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from data_prep.assemble import assemble, kept_hashes, validation_threshold
+from data_prep.audit import SAMPLES, write_samples
 from data_prep.clean import CleanOptions
 from data_prep.extract import ExtractJob, die_with_parent, extract_unit
 from data_prep.inputs import InputError, InputSpec, check_text_field, file_identity, plan_units, select_split
@@ -117,6 +118,11 @@ def prepare(config: PrepareConfig) -> int:
     for meta in ordered:
         problems.add_counts(meta["problems"])
     manifest = _manifest(config, units, key, ordered, problems, shards, assembled, listing)
+    if config.clean.keep_samples:
+        count = write_samples(out, ordered, config.clean.keep_samples)
+        manifest["samples"] = {"file": SAMPLES, "per_step": config.clean.keep_samples, "count": count}
+    else:
+        (out / SAMPLES).unlink(missing_ok=True)
     if near_stats is not None:
         manifest["near_dedup"] = {**asdict(config.near), "bands": config.near.bands_rows[0],
                                   "rows": config.near.bands_rows[1], **near_stats}

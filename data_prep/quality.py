@@ -9,11 +9,12 @@ has no line statistics worth the name.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 from data_prep.clean import hangul_ratio
 from data_prep.repetition import duplicate_lines, squeeze_runs, word_ngrams
-from data_prep.steps import Step, check, rewrite
+from data_prep.steps import Step, check
 
 # A line "ends a sentence" if it ends in terminal punctuation (datatrove's FineWebQualityFilter
 # stop characters, plus the CJK and closing-quote forms) or in a Korean sentence-final syllable
@@ -72,7 +73,7 @@ def quality_steps(preset: str) -> list[Step]:
     limits = PRESETS[preset]
     if limits is None:
         return []
-    steps = [rewrite("repeated_chars", lambda text: squeeze_runs(text, limits.hangul_keep, limits.any_keep))]
+    steps = [Step("repeated_chars", lambda text, edits: _squeeze(text, edits, limits))]
     if limits.min_chars:
         steps.append(check("min_length", lambda text: len(text) >= limits.min_chars))
     if limits.min_hangul_ratio is not None:
@@ -103,6 +104,13 @@ def _line_steps(limits: Thresholds) -> list[Step]:
         steps.append(check("list_like", lambda text: _multiline(
             text, lambda lines: text.count("\n") / max(len(text.split()), 1) <= limits.max_newline_per_word)))
     return steps
+
+
+def _squeeze(text: str, edits: Counter, limits: Thresholds) -> str:
+    squeezed = squeeze_runs(text, limits.hangul_keep, limits.any_keep)
+    if squeezed is not text:
+        edits["repeated_chars"] += 1
+    return squeezed
 
 
 def _multiline(text: str, keep) -> bool:

@@ -96,7 +96,7 @@ def test_repeated_characters():
     curated = Pipeline.of(quality_steps("curated"))
     assert curated("그는 ㅋㅋㅋㅋ 하고 웃었다.") == "그는 ㅋㅋㅋㅋ 하고 웃었다."  # quoted as written
     assert curated("끝" + "ㅋ" * 400) == "끝" + "ㅋ" * 10
-    assert web.counts.edits == {} and web.counts.docs_clean == 3
+    assert web.counts.edits == {"repeated_chars": 2} and web.counts.docs_clean == 3  # documents changed
 
 
 # ---------------------------------------------------------------- each filter trips and passes

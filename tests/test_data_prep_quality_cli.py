@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import signal
 import subprocess
 import time
@@ -78,7 +79,10 @@ def test_resume_after_kill_with_quality_options(tmp_path):
     with open(corpus / "part1.jsonl", "a", encoding="utf-8") as f:
         for text in JUNK * 20:
             f.write(json.dumps({"text": text}, ensure_ascii=False) + "\n")
-    args = [str(corpus), "--unit-mb", "0.08", "--shard-rows", "200", "--quality", "web"]
+    evals = tmp_path / "eval.txt"  # a paragraph of the corpus, so lines are removed in every unit
+    evals.write_text(json.loads((corpus / "part0.jsonl").read_text("utf-8").split("\n")[0])["text"].split("\n")[1],
+                     "utf-8")
+    args = [str(corpus), "--unit-mb", "0.08", "--shard-rows", "200", "--quality", "web", "--decontaminate", str(evals)]
     reference = tmp_path / "ref"
     assert run(*args, "-o", reference) == 0
     out = tmp_path / "out"
@@ -94,7 +98,7 @@ def test_resume_after_kill_with_quality_options(tmp_path):
     assert run(*args, "-o", out) == 0
     assert output_files(out) == output_files(reference)
     assert manifest(out)["sources"] == manifest(reference)["sources"]
-    assert sum(manifest(out)["dropped"].values()) > 60
+    assert sum(manifest(out)["dropped"].values()) > 60 and manifest(out)["edits"][f"decontaminate.{evals}"] > 10
 
 
 def test_pii_is_masked_by_default_and_counted_per_kind(tmp_path):
@@ -114,3 +118,25 @@ def test_pii_is_masked_by_default_and_counted_per_kind(tmp_path):
     assert "901301-1234567" in text and "4111-1111-1111-1112" in text and "010-1234" not in text
     assert run(src, "-o", kept, "--val-fraction", 0, "--pii", "keep") == 0
     assert manifest(kept)["edits"] == {} and "010-1234-5678" in b"".join(_chunks(kept)).decode()
+
+
+def test_keep_dropped_samples_per_step_shown_by_inspect(tmp_path, capsys):
+    src = write_mixed(tmp_path / "src")
+    with open(src / "news" / "part0.jsonl", "a", encoding="utf-8") as f:
+        f.write(json.dumps({"text": "\n".join(["연락처 010-9876-5432 로 광고 문의"] * 5)}, ensure_ascii=False) + "\n")
+        f.write(json.dumps({"text": "제보는 010-1111-2222 로 해 주세요. 감사합니다."}, ensure_ascii=False) + "\n")
+    out = tmp_path / "out"
+    assert run(src / "news", "-o", out, "--keep-dropped", 1, "--val-fraction", 0) == 0
+    samples = [json.loads(line) for line in (out / "dropped_samples.jsonl").read_text("utf-8").splitlines()]
+    by_step = {s["step"]: s for s in samples}
+    assert len(samples) == len(by_step) == 4 and all(s["source"] == "news" for s in samples)
+    assert by_step["dup_10_gram"]["text"].startswith("구독 좋아요")
+    assert not re.search(r"(\S)\1{10}", by_step["repeated_chars"]["text"])  # the text after the step
+    assert by_step["dup_lines"]["text"].startswith("광고 문의는") and "[전화번호]" in by_step["pii"]["text"]
+    assert "010-" not in json.dumps(samples, ensure_ascii=False)  # dropped documents are masked too
+    assert manifest(out)["samples"] == {"file": "dropped_samples.jsonl", "per_step": 1, "count": 4}
+    assert run("inspect", out, "--samples", 1) == 0
+    shown = capsys.readouterr().out
+    assert "--- dup_lines source=news\n광고 문의는 쪽지로 주세요" in shown and "--- pii source=news" in shown
+    assert run(src / "news", "-o", out, "--overwrite") == 0  # without the option: no stale sample file
+    assert not (out / "dropped_samples.jsonl").exists()
