@@ -35,6 +35,10 @@ def _prepare_parser(sub) -> None:
     p.add_argument("-o", "--output", required=True, type=Path, help="output directory")
     p.add_argument("--konlpy-sample", action="store_true", help="add the Korean constitution and bills konlpy ships")
     g = p.add_argument_group("reading")
+    g.add_argument("--include", action="append", default=[], metavar="GLOB",
+                   help="directory inputs: read only files whose name or path below the directory matches (repeatable)")
+    g.add_argument("--exclude", action="append", default=[], metavar="GLOB",
+                   help="directory inputs: skip files whose name or path below the directory matches (repeatable)")
     g.add_argument("--format", choices=FORMATS, help="reader for every input (default: detected per file)")
     g.add_argument("--text-field", help="jsonl/csv/tsv/parquet/arrow text field (default 'text'): a dotted path for "
                    "jsonl, a column (or comma-separated columns, joined by newlines) for csv/tsv")
@@ -136,7 +140,7 @@ def _config(args: argparse.Namespace, argv: list[str]) -> PrepareConfig:
     if not 0 < args.near_dedup_threshold < 1:
         raise OptionError(f"--near-dedup-threshold must be between 0 and 1, not {args.near_dedup_threshold}")
     chunk_bytes = raw_length_for_inputs(args.input_length) if args.input_length else args.chunk_bytes
-    specs = [parse_input(arg) for arg in inputs]
+    specs = [parse_input(arg, tuple(args.include), tuple(args.exclude)) for arg in inputs]
     quality, quality_for = parse_quality(args.quality, {spec.source for spec in specs})
     read = ReadOptions(args.text_field, doc_path, text_path, args.text_mode, args.invalid_utf8, args.max_doc_bytes)
     evals = tuple(args.decontaminate)

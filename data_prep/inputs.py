@@ -2,23 +2,24 @@
 
 An argument is `PATH` or `NAME=PATH`; PATH is a file, a directory (all files below it, sorted,
 hidden ones skipped) or a glob. NAME is the `source` column of its documents (default: the file
-or directory name without extensions). Zip archives expand to their members. Big uncompressed
+or directory name without extensions). Zip and tar archives expand to their members (`data_prep.archives`). Big uncompressed
 line-based files are cut into newline-aligned byte ranges so several workers share them. The
 unit list depends only on the inputs and options, never on --workers.
 """
 from __future__ import annotations
 
+import fnmatch
 import glob
 import hashlib
 import os
 import re
-import zipfile
 from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from data_prep.problems import Problems
+from data_prep.archives import is_tar, tar_units, zip_units
 from data_prep.options import OptionError
+from data_prep.problems import Problems
 from data_prep.readers import FIELD_FORMATS, LINE_FORMATS, ReadOptions, Unit, detect_format
 from data_prep.readers.compression import ZIP_MAGIC, compression_of, decompressed, strip_compression_suffix
 from data_prep.readers.detect import SNIFF_BYTES
@@ -35,17 +36,19 @@ class InputError(ValueError):
 class InputSpec:
     source: str
     pattern: str
+    include: tuple[str, ...] = ()  # globs a file found in a directory must match (one of), if any
+    exclude: tuple[str, ...] = ()  # globs such a file must not match
 
 
-def parse_input(arg: str) -> InputSpec:
+def parse_input(arg: str, include: tuple[str, ...] = (), exclude: tuple[str, ...] = ()) -> InputSpec:
     named = _NAMED.match(arg)
     if named and not Path(arg).exists():
-        return InputSpec(named.group(1), named.group(2))
+        return InputSpec(named.group(1), named.group(2), include, exclude)
     name, equals, _ = arg.partition("=")
     if equals and not glob.glob(arg):
         raise InputError(f"input not found: {arg} (in NAME=PATH, NAME may hold only letters, digits, '_', '.' "
                          f"and '-'; got {name!r})")
-    return InputSpec(default_source(Path(arg.rstrip("/"))), arg)
+    return InputSpec(default_source(Path(arg.rstrip("/"))), arg, include, exclude)
 
 
 def default_source(path: Path) -> str:
@@ -54,10 +57,10 @@ def default_source(path: Path) -> str:
     return name.split(".")[0] or "corpus"
 
 
-def expand(pattern: str) -> list[Path]:
+def expand(pattern: str, include: tuple[str, ...] = (), exclude: tuple[str, ...] = ()) -> list[Path]:
     """Files named by a path, directory or glob, sorted, each real file once (a glob such as
-    `dir/**` names a file under each of its ancestors, symlinks name it again); InputError if
-    there are none."""
+    `dir/**` names a file under each of its ancestors, symlinks name it again); files found in
+    a directory are filtered by `include`/`exclude`. InputError if there are none."""
     if glob.has_magic(pattern):
         paths = sorted(Path(p) for p in glob.glob(pattern, recursive=True))
     else:
@@ -67,7 +70,7 @@ def expand(pattern: str) -> list[Path]:
     files: list[Path] = []
     seen: set[Path] = set()
     for path in paths:
-        for file in _walk(path) if path.is_dir() else [path] if path.is_file() else []:
+        for file in _walk(path, include, exclude) if path.is_dir() else [path] if path.is_file() else []:
             real = file.resolve()
             if real not in seen:
                 seen.add(real)
@@ -77,14 +80,26 @@ def expand(pattern: str) -> list[Path]:
     return files
 
 
-def _walk(root: Path) -> list[Path]:
-    """The files below `root`, sorted, hidden ones skipped; symlinked directories are not entered
-    (they can loop), symlinked files are kept."""
+def _walk(root: Path, include: tuple[str, ...], exclude: tuple[str, ...]) -> list[Path]:
+    """The files below `root`, sorted, hidden ones skipped, filtered by the globs (matched against
+    the name and the path below `root`); symlinked directories are not entered (they can loop),
+    symlinked files are kept."""
     found = []
     for folder, dirs, names in os.walk(root):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
-        found += [Path(folder, n) for n in names if not n.startswith(".") and os.path.isfile(os.path.join(folder, n))]
+        for name in names:
+            path = Path(folder, name)
+            relative = path.relative_to(root).as_posix()
+            if name.startswith(".") or not path.is_file():
+                continue
+            if (include and not _matches(name, relative, include)) or _matches(name, relative, exclude):
+                continue
+            found.append(path)
     return sorted(found)
+
+
+def _matches(name: str, relative: str, globs: tuple[str, ...]) -> bool:
+    return any(fnmatch.fnmatchcase(name, g) or fnmatch.fnmatchcase(relative, g) for g in globs)
 
 
 # File identity for the resume fingerprint: what changes when a file is edited, even in place at
@@ -111,7 +126,7 @@ def plan_units(specs: list[InputSpec], fmt: str | None, text_mode: str, unit_byt
     pending: list[Unit] = []
     for spec in specs:
         before = problems.counts.copy()
-        for path in expand(spec.pattern):
+        for path in expand(spec.pattern, spec.include, spec.exclude):
             pending.extend(_file_units(path, spec.source, fmt, text_mode, unit_bytes, problems))
         if per_source is not None:
             per_source.setdefault(spec.source, Counter()).update(problems.counts - before)
@@ -127,8 +142,10 @@ def _file_units(path: Path, source: str, fmt: str | None, text_mode: str, unit_b
         problems.report("empty_file", str(path), "file is empty; skipped")
         return []
     if magic == ZIP_MAGIC:
-        return _zip_units(path, source, fmt, problems)
+        return zip_units(path, source, fmt, problems)
     head = _sniff(path)
+    if is_tar(head):
+        return tar_units(path, source, fmt, problems, compression_of(magic))
     kind = fmt or detect_format(path.name, head)
     size = path.stat().st_size
     splittable = kind in LINE_FORMATS and (kind == "jsonl" or text_mode == "line") and compression_of(magic) is None
@@ -144,31 +161,6 @@ def _sniff(path: Path) -> bytes:
             return decompressed(raw).read(SNIFF_BYTES)
         except (OSError, EOFError):
             return b""
-
-
-def _zip_units(path: Path, source: str, fmt: str | None, problems: Problems) -> list[Unit]:
-    try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as err:
-        problems.report("truncated_archive", str(path), f"unreadable zip ({err}); skipped")
-        return []
-    units = []
-    with archive:
-        for info in sorted(archive.infolist(), key=lambda i: i.filename):
-            if info.is_dir() or any(part.startswith((".", "__MACOSX")) for part in Path(info.filename).parts):
-                continue
-            if info.file_size == 0:
-                problems.report("empty_file", f"{path}::{info.filename}", "archive member is empty; skipped")
-                continue
-            try:
-                with archive.open(info) as member:
-                    member_head = decompressed(member).read(SNIFF_BYTES)
-            except (zipfile.BadZipFile, OSError, EOFError) as err:
-                problems.report("corrupt_member", f"{path}::{info.filename}", f"unreadable member ({err}); skipped")
-                continue
-            kind = fmt or detect_format(info.filename, member_head)
-            units.append(Unit(-1, str(path), source, kind, info.compress_size, member=info.filename))
-    return units
 
 
 def check_text_field(units: list[Unit], options: ReadOptions) -> None:

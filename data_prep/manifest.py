@@ -39,6 +39,13 @@ def source_counts(metas: list[dict], assembled: dict[str, PackStats],
             for name, entry in sorted(sources.items())}
 
 
+def format_counts(inputs: list[dict]) -> str:
+    """Which readers the inputs went through: `jsonl 3 files, csv 1 file` (files and archive
+    members, not byte ranges)."""
+    files = Counter(fmt for fmt, _, _ in {(i["format"], i["path"], i["member"]) for i in inputs})
+    return ", ".join(f"{fmt} {n} file{'s' * (n != 1)}" for fmt, n in sorted(files.items()))
+
+
 def summary_table(manifest: dict) -> str:
     header = f"{'source':<16} {'files':>6} {'docs read':>10} {'kept':>10} {'dropped':>9} {'MB in':>9} {'MB out':>9} " \
              f"{'train':>9} {'valid':>7} {'problems':>8}"
@@ -47,6 +54,8 @@ def summary_table(manifest: dict) -> str:
         lines.append(f"{name[:16]:<16} {s['files']:>6} {s['docs_read']:>10} {s['docs_kept']:>10} "
                      f"{sum(s['dropped'].values()):>9} {s['bytes_in'] / 1e6:>9.1f} {s['bytes_out'] / 1e6:>9.1f} "
                      f"{s['chunks'][TRAIN]:>9} {s['chunks'][VALIDATION]:>7} {sum(s['problems'].values()):>8}")
+    if "inputs" in manifest:  # a merge's manifest lists its parts instead
+        lines.append(f"formats: {format_counts(manifest['inputs'])}")
     splits = manifest["splits"]
     lines.append(f"chunks: {TRAIN} {splits[TRAIN]['rows']} in {len(splits[TRAIN]['shards'])} shard(s), "
                  f"{VALIDATION} {splits[VALIDATION]['rows']}; chunk_bytes {manifest['chunk_bytes']}; "

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import functools
+import io
+import tarfile
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -23,7 +25,7 @@ class RecordTooLarge(ValueError):
 
 @dataclass(frozen=True)
 class Unit:
-    """One piece of work: a file, a zip member, or a newline-aligned byte range of a big file."""
+    """One piece of work: a file, a zip or tar member, or a newline-aligned byte range of a big file."""
 
     index: int
     path: str
@@ -33,6 +35,8 @@ class Unit:
     member: str | None = None
     start: int | None = None
     end: int | None = None
+    archive: str | None = None  # "zip" or "tar" for a member
+    member_offset: int = 0  # where a tar member's data starts in the (decompressed) archive
 
     @property
     def where(self) -> str:
@@ -84,12 +88,29 @@ class ReadContext:
 
 
 def open_unit(unit: Unit) -> BinaryIO:
-    """Decompressed byte stream of a unit (zip member or file), positioned at its start."""
+    """Decompressed byte stream of a unit (archive member or file), positioned at its start."""
     if unit.member is None:
         return decompressed(open(unit.path, "rb"))
+    if unit.archive == "tar":
+        return decompressed(_TarMember(unit))
     with zipfile.ZipFile(unit.path) as archive:
         # The archive's file stays open until the member stream is closed (ZipFile refcounts it).
         return decompressed(archive.open(unit.member))
+
+
+class _TarMember(io.BufferedReader):
+    """A tar member's bytes, found by the offset listing recorded (no scan of the archive's
+    headers); closing it closes the archive."""
+
+    def __init__(self, unit: Unit):
+        self._archive = tarfile.open(unit.path, "r:*")
+        info = tarfile.TarInfo(unit.member)
+        info.offset_data, info.size = unit.member_offset, unit.size
+        super().__init__(self._archive.extractfile(info))
+
+    def close(self) -> None:
+        super().close()
+        self._archive.close()
 
 
 def iter_lines(unit: Unit, ctx: ReadContext) -> Iterator[tuple[str, bytes]]:
