@@ -59,7 +59,7 @@ def _prepare_parser(sub) -> None:
     g.add_argument("--deid-tags", choices=("keep", "remove"), default="keep",
                    help="Modu de-identification tags (&name&)")
     g = p.add_argument_group("near-duplicates")
-    g.add_argument("--near-dedup", action=argparse.BooleanOptionalAction, default=False,
+    g.add_argument("--near-dedup", action=argparse.BooleanOptionalAction, default=True,
                    help="remove near-duplicate documents (MinHash LSH over character 5-grams without whitespace; "
                    "the first document of each cluster, in input order, is kept)")
     g.add_argument("--near-dedup-threshold", type=float, default=0.8, metavar="J",

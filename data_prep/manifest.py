@@ -60,5 +60,8 @@ def summary_table(manifest: dict) -> str:
     lines.append(f"chunks: {TRAIN} {splits[TRAIN]['rows']} in {len(splits[TRAIN]['shards'])} shard(s), "
                  f"{VALIDATION} {splits[VALIDATION]['rows']}; chunk_bytes {manifest['chunk_bytes']}; "
                  f"problems {sum(manifest['problems'].values())}")
+    if near := manifest.get("near_dedup"):
+        lines.append(f"near-duplicates (Jaccard {near['threshold']}, {near['bands']}x{near['rows']}): {near['docs_removed']} "
+                     f"of {near['documents']} documents in {near['clusters']} clusters, largest {near['largest_cluster']}")
     return "\n".join(lines)
 

@@ -19,7 +19,9 @@ the unit files and gets the same flags.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -28,6 +30,7 @@ import numpy as np
 from data_prep.atomic import temp_path, write_json
 from data_prep.readers import Unit
 
+log = logging.getLogger("data_prep")
 CHUNK_KEYS = 1 << 22  # keys sorted at once: ~100 MB with the sort's temporaries
 _RESOLVE_BLOCK = 1 << 22
 # Cluster sizes are reported in these buckets (the upper bounds, inclusive).
@@ -171,6 +174,12 @@ def near_duplicates(units: Sequence[Unit], metas: Mapping[int, dict], workdir: P
                                                                                               dict]:
     """Cluster the extracted units of one run: (unit index -> drop flags of its documents, statistics)."""
     counts = [metas[u.index]["docs_clean"] for u in units]
+    start = time.perf_counter()
     drop, stats = cluster([lsh_path(workdir, u.index) for u in units], counts, workdir)
+    seconds = max(time.perf_counter() - start, 1e-9)
+    megabytes = sum(metas[u.index]["clean_bytes"] for u in units) / 1e6
+    log.info("near-dedup: %d of %d documents in %d clusters; clustering %.2f s (%.0f MB/s, %.0f docs/s)",
+             stats["docs_removed"], stats["documents"], stats["clusters"], seconds, megabytes / seconds,
+             stats["documents"] / seconds)
     offsets = np.cumsum([0, *counts])
     return {u.index: drop[a:b] for u, a, b in zip(units, offsets[:-1].tolist(), offsets[1:].tolist())}, stats

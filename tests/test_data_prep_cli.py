@@ -154,7 +154,7 @@ def test_dedup_and_exact_validation_docs(tmp_path):
 
 def test_num_splits_partition_and_merge(tmp_path, corpus):
     full, parts = tmp_path / "full", [tmp_path / "p0", tmp_path / "p1"]
-    common = [corpus, "--unit-mb", 0.05, "--val-fraction", 0.05]
+    common = [corpus, "--unit-mb", 0.05, "--val-fraction", 0.05, "--no-near-dedup"]  # the plain merge: see test_near_dedup
     assert run(*common, "-o", full) == 0
     for i, part in enumerate(parts):
         assert run(*common, "-o", part, "--num-splits", 2, "--split-index", i) == 0
@@ -321,7 +321,7 @@ def test_small_corpus_still_gets_a_validation_split(tmp_path):
 def test_separator_escapes(tmp_path, corpus):
     out = tmp_path / "out"
     # Escapes are decoded and other characters kept as typed, non-ASCII ones included.
-    assert run(corpus, "-o", out, "--separator", "\\n—\\n", "--val-fraction", 0) == 0
+    assert run(corpus, "-o", out, "--separator", "\\n—\\n", "--val-fraction", 0, "--no-near-dedup") == 0
     assert manifest(out)["separator"] == "\n—\n"
     text = b"".join(r[0] for r in load_split(out, "train")).decode()
     assert text.count("\n—\n문서 0-") == 149  # every document but the first starts after the separator

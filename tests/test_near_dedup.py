@@ -172,7 +172,7 @@ def test_near_dedup_end_to_end_counts_and_worker_independence(sources, reference
     assert output_files(out) == output_files(reference)
     assert manifest(out)["sources"] == m["sources"] and manifest(out)["near_dedup"] == near
     plain = tmp_path / "plain"
-    assert run(*sources[0], *COMMON[1:], "-o", plain) == 0
+    assert run(*sources[0], "--no-near-dedup", *COMMON[1:], "-o", plain) == 0
     assert "near_dedup" not in manifest(plain)
     kept_plain = sum(s["docs_kept"] for s in manifest(plain)["sources"].values())
     assert kept_plain - sum(s["docs_kept"] for s in m["sources"].values()) == sum(removed.values())
