@@ -18,10 +18,10 @@ from data_prep.inputs import InputSpec, plan_units
 from data_prep.shard_format import MANIFEST
 from data_prep.problems import Problems
 from data_prep.readers import READERS, ReadContext, ReadOptions
+from data_prep.readers.base import MAX_DOC_BYTES
 
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
-LIMIT = 1 << 20
 
 
 def manifest(out: Path) -> dict:
@@ -86,17 +86,17 @@ HOSTILE = {"one_char.txt.gz": lambda p: gzip_bomb(p, "첫 줄\n".encode(), b"a")
 def base_rss(tmp_path_factory) -> int:
     small = tmp_path_factory.mktemp("small") / "small.txt.gz"
     small.write_bytes(gzip.compress("작은 파일\n".encode()))
-    return peak_rss_kb([str(small), "-o", str(small.parent / "out"), "--max-doc-bytes", str(LIMIT)])
+    return peak_rss_kb([str(small), "-o", str(small.parent / "out")])
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 def test_an_endless_line_costs_bounded_memory(tmp_path, base_rss, name):
     path = HOSTILE[name](tmp_path / name)
     out = tmp_path / "out"
-    peak = peak_rss_kb([str(path), "-o", str(out), "--max-doc-bytes", str(LIMIT), "--val-fraction", "0"])
+    peak = peak_rss_kb([str(path), "-o", str(out), "--val-fraction", "0"])  # the default --max-doc-bytes
     # Reading the line whole costs at least its 200 MB (20 M characters: 60 MB); pieces of at
-    # most LIMIT bytes cost a few LIMITs.
-    assert (peak - base_rss) * 1024 < 16 * LIMIT, (base_rss, peak)
+    # most --max-doc-bytes cost a few of them (the README's bound: 4).
+    assert (peak - base_rss) * 1024 < 4 * MAX_DOC_BYTES, (base_rss, peak)
     m = manifest(out)
     assert m["problems"] == {"oversized_record": 1}
     sample = m["problem_samples"][0]
