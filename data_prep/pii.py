@@ -8,8 +8,9 @@ so the placeholder is text). Each candidate the patterns find is validated befor
   landlines (02, 0[3-6][1-5], 070, 080) written with separators; business numbers such as
   1588-xxxx are not personal and stay.
 - e-mail addresses (`[이메일]`), card numbers passing the Luhn check (`[카드번호]`: 4-4-4-4 or
-  4-6-5 with '-' or ' ', or 15-16 digits in a row), and IPv4 addresses (`[IP주소]`, as
-  FineWeb-2's PIIFormatter masks them), except version strings (v1.2.3.4, 버전 10.0.19041.1).
+  4-6-5 with '-' or ' ', or 15-16 digits in a row), and IPv4 host addresses (`[IP주소]`, as
+  FineWeb-2's PIIFormatter masks them: first octet 1-223), except version and series numbers
+  (v1.2.3.4, 버전 10.0.19041.1, 람보1.2.3.4: a letter or dot before it).
 
 A digit run only matches whole (never inside a longer run of digits), so a 20-digit order number
 or a 13-digit ISBN is never a card or an RRN.
@@ -27,6 +28,7 @@ PLACEHOLDERS = {"rrn": "[주민번호]", "phone": "[전화번호]", "email": "[�
 
 _SEP = r"[-. ]"
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_FIRST_OCTET = r"(?:22[0-3]|2[01]\d|1\d\d|[1-9]\d?)"  # 1-223: 0.x and 224+ are no one's address
 _CARD = r"\d{4}(?P<csep>[- ])\d{4}(?P=csep)\d{4}(?P=csep)\d{4}|\d{4}(?P<asep>[- ])\d{6}(?P=asep)\d{5}|\d{15,16}"
 _MOBILE = rf"(?:\+82{_SEP}?|0)1[016789]{_SEP}?\d{{3,4}}{_SEP}?\d{{4}}"
 _LANDLINE = rf"(?:\+82{_SEP}?(?:2|[3-6][1-5]|70)|02|0[3-6][1-5]|070|080)(?:{_SEP}|\) ?)\d{{3,4}}{_SEP}\d{{4}}"
@@ -39,7 +41,7 @@ _DIGITS = re.compile("|".join([
     rf"(?<!\d)(?P<card>{_CARD})(?!\d)",
     rf"(?<![\d+])(?P<phone>{_MOBILE}|{_LANDLINE})(?!\d)",
     r"(?<!\d)(?P<paren_phone>\(0(?:2|[3-6][1-5])\) ?\d{3,4}-\d{4})(?!\d)",
-    rf"(?<![\d.vV])(?<!버전 )(?P<ip>{_OCTET}(?:\.{_OCTET}){{3}})(?![\d.])",
+    rf"(?<![\w.])(?<!버전 )(?P<ip>{_FIRST_OCTET}(?:\.{_OCTET}){{3}})(?![\d.])",
 ]))
 _EMAIL = re.compile(r"(?<![\w.%+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}(?![\w-])")

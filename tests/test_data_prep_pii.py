@@ -150,11 +150,11 @@ octets = st.integers(0, 255).map(str)
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(octets, min_size=4, max_size=4))
-def test_ip_addresses_are_masked_and_version_strings_stay(parts):
-    address = ".".join(parts)
+@given(st.integers(1, 223), st.lists(octets, min_size=3, max_size=3), st.sampled_from([0, 224, 255]))
+def test_ip_addresses_are_masked_and_version_strings_stay(first, rest, not_a_host):
+    address = ".".join([str(first), *rest])
     assert masked(f"서버 {address} 접속") == ("서버 [IP주소] 접속", Counter({"pii.ip": 1}))
-    for version in (f"v{address}", f"버전 {address}", f"{address}.7"):
+    for version in (f"v{address}", f"버전 {address}", f"{address}.7", f"람보{address}", f"{not_a_host}.{'.'.join(rest)}"):
         assert masked(f"{version} 배포") == (f"{version} 배포", Counter())
 
 
