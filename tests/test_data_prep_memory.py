@@ -164,3 +164,21 @@ def test_a_big_document_is_never_the_forced_validation_document(tmp_path):
     assert m["splits"]["validation"]["rows"] == 1 and m["splits"]["train"]["rows"] > 1900
     with pa.ipc.open_stream(out / "validation" / m["splits"]["validation"]["shards"][0]["file"]) as reader:
         assert reader.read_all().column("chunk")[0].as_py().decode().startswith("작은 문서")
+
+
+def test_parquet_batches_follow_the_limit_and_long_values_are_dropped(tmp_path):
+    import pyarrow.parquet as pq
+
+    from data_prep.readers.columnar import _batch_rows
+
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"id": [1, 2, 3], "text": ["짧은 값", "긴 값 " * 500, "끝 값"]}), path)
+    texts, ctx = read(path)
+    assert texts == ["짧은 값", "끝 값"] and ctx.problems.counts == {"oversized_record": 1}
+    assert f"{path}#row1: oversized_record" in ctx.problems.samples[0]
+    wide = tmp_path / "wide.parquet"
+    pq.write_table(pa.table({"text": [f"{i}" + "가" * 100_000 for i in range(50)]}), wide, compression="zstd")
+    assert _batch_rows(pq.ParquetFile(wide).metadata, "text", 1 << 20) in range(3, 5)  # 300 KB rows, 1 MiB
+    small = tmp_path / "small.parquet"
+    pq.write_table(pa.table({"text": [f"짧은 행 {i}" for i in range(100)]}), small)
+    assert _batch_rows(pq.ParquetFile(small).metadata, "text", 8 << 20) == 4096

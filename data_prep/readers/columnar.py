@@ -1,4 +1,7 @@
-"""Parquet and Arrow (IPC stream or file) tables with a text column (`--text-field`)."""
+"""Parquet and Arrow (IPC stream or file) tables with a text column (`--text-field`).
+
+Parquet is read in batches of about --max-doc-bytes of the text column; an Arrow file's record
+batches are read as they were written. A value longer than --max-doc-bytes is dropped."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -18,8 +21,21 @@ def read_parquet(unit: Unit, ctx: ReadContext) -> Iterator[Doc]:
         table = pq.ParquetFile(stream)
         if not _has_column(table.schema_arrow, unit, ctx):
             return
-        batches = table.iter_batches(batch_size=_BATCH_ROWS, columns=[ctx.options.field])
+        rows = _batch_rows(table.metadata, ctx.options.field, ctx.options.max_doc_bytes)
+        batches = table.iter_batches(batch_size=rows, columns=[ctx.options.field])
         yield from _rows(batches, unit, ctx)
+
+
+def _batch_rows(metadata, column: str, limit: int) -> int:
+    """Rows per batch such that a batch of the text column holds about --max-doc-bytes (from the
+    column's uncompressed size in the file's metadata: as encoded, so values repeated through a
+    dictionary count once), at most _BATCH_ROWS."""
+    paths = [metadata.schema.column(i).path for i in range(metadata.num_columns)]
+    if column not in paths or metadata.num_rows == 0:
+        return _BATCH_ROWS
+    index = paths.index(column)
+    size = sum(metadata.row_group(g).column(index).total_uncompressed_size for g in range(metadata.num_row_groups))
+    return max(1, min(_BATCH_ROWS, limit * metadata.num_rows // max(size, 1)))
 
 
 def read_arrow(unit: Unit, ctx: ReadContext) -> Iterator[Doc]:
@@ -45,10 +61,18 @@ def _has_column(schema: pa.Schema, unit: Unit, ctx: ReadContext) -> bool:
 
 def _rows(batches, unit: Unit, ctx: ReadContext) -> Iterator[Doc]:
     row = 0
+    limit = ctx.options.max_doc_bytes
     for batch in batches:
         for value in batch.column(ctx.options.field).to_pylist():
+            if isinstance(value, (str, bytes)) and len(value) * 4 > limit and len(_utf8(value)) > limit:
+                ctx.oversized(f"{unit.name}#row{row}", f"the value ({len(_utf8(value))} bytes)")
+                value = None
             if isinstance(value, bytes):
                 value = ctx.decode(value, f"{unit.name}#row{row}")
             if value:
                 yield value, f"{unit.name}#row{row}"
             row += 1
+
+
+def _utf8(value: str | bytes) -> bytes:
+    return value if isinstance(value, bytes) else value.encode("utf-8")
