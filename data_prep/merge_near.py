@@ -63,6 +63,7 @@ def merge_near(out: Path, parts: list[Path], manifests: list[dict], command: lis
         "options": options,
         "sources": sources,
         "dropped": sum_counts([entry["dropped"] for entry in sources.values()]),
+        "edits": sum_counts([entry.get("edits", {}) for entry in sources.values()]),
         "problems": sum_counts([m["problems"] for m in manifests]),
         "problem_samples": [s for m in manifests for s in m["problem_samples"]][:200],
         "splits": {split: split_summary(shards[split]) for split in SPLITS},

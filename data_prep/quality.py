@@ -102,7 +102,7 @@ def _line_steps(limits: Thresholds) -> list[Step]:
             >= limits.min_line_punct)))
     if limits.max_newline_per_word is not None:
         steps.append(check("list_like", lambda text: _multiline(
-            text, lambda lines: text.count("\n") / max(len(text.split()), 1) <= limits.max_newline_per_word)))
+            text, lambda lines: text.count("\n") / max(word_ngrams(text).words, 1) <= limits.max_newline_per_word)))
     return steps
 
 
