@@ -50,8 +50,8 @@ def _prepare_parser(sub) -> None:
     g.add_argument("--invalid-utf8", choices=("replace", "drop"), default="replace",
                    help="records with invalid UTF-8: replace bad bytes with U+FFFD, or drop the record")
     g.add_argument("--max-doc-bytes", type=int, default=MAX_DOC_BYTES,
-                   help="longest line, record or document read (the whole file for modu/aihub JSON); a longer one "
-                   "is dropped and reported. It bounds memory: see the README")
+                   help="longest line, record or document read; a longer one is dropped and reported. It bounds "
+                   "memory: see the README")
     g = p.add_argument_group("cleaning")
     g.add_argument("--min-chars", type=int, default=1, help="drop documents shorter than this (characters)")
     g.add_argument("--min-hangul-ratio", type=float, default=0.0,

@@ -145,11 +145,23 @@ def test_documents_over_the_limit_are_dropped_in_every_reader(tmp_path):
                                  f"</mediawiki>".encode()))
     texts, ctx = read(xml)
     assert texts == ["짧은 글"] and ctx.problems.counts == {"oversized_record": 1}
+    # Whole-file JSON bigger than the limit is streamed: the limit bounds each document.
     modu = tmp_path / "m.json"
-    modu.write_text(json.dumps({"document": [{"paragraph": [{"form": "문단 " * 1000}]}]}, ensure_ascii=False))
+    forms = ["첫 문서 " * 40, "둘째 문서 " * 40, "문단 " * 1000, "넷째"]
+    modu.write_text(json.dumps({"id": "X", "document": [{"paragraph": [{"form": f}]} for f in forms]}, ensure_ascii=False))
+    assert modu.stat().st_size > 3000
     texts, ctx = read(modu)
-    assert texts == [] and ctx.problems.counts == {"oversized_record": 1}
-    assert "parsed whole" in ctx.problems.samples[0]
+    assert texts == forms[:2] and ctx.problems.counts == {"oversized_record": 1}
+    assert f"{modu}#doc2: oversized_record" in ctx.problems.samples[0]
+    aihub = tmp_path / "a.json"
+    aihub.write_bytes(b"\xef\xbb\xbf" + json.dumps({"documents": [{"text": [[{"sentence": f"문장 {i} " * 30}]]}
+                                                                 for i in range(6)]}, ensure_ascii=False).encode())
+    texts, ctx = read(aihub)
+    assert len(texts) == 6 and texts[5].startswith("문장 5") and ctx.problems.total == 0
+    broken = tmp_path / "b.json"
+    broken.write_text('{"document": [' + '{"paragraph": [{"form": "가나다"}]},' * 200)
+    texts, ctx = read(broken, fmt="modu")
+    assert len(texts) == 200 and ctx.problems.counts == {"malformed_json": 1}
 
 
 def test_a_big_document_is_never_the_forced_validation_document(tmp_path):

@@ -180,17 +180,6 @@ class DocLines:
         return "".join(self._lines), location
 
 
-def read_all(unit: Unit, ctx: ReadContext) -> bytes | None:
-    """The whole unit, or None (reported) if it is longer than --max-doc-bytes."""
-    limit = ctx.options.max_doc_bytes
-    with open_unit(unit) as stream:
-        data = stream.read(limit + 1)
-    if len(data) > limit:
-        ctx.oversized(unit.name, "the file (parsed whole in this format)")
-        return None
-    return data
-
-
 class RecordBudget:
     """A byte stream for a parser that builds one record at a time in memory (ijson, ElementTree):
     it counts the bytes read since `next_record()` and raises RecordTooLarge past
