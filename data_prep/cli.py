@@ -135,7 +135,9 @@ def _config(args: argparse.Namespace, argv: list[str]) -> PrepareConfig:
         raise InputError(f"--split-index must be in [0, {args.num_splits})")
     inputs = list(args.inputs) + (sample_inputs() if args.konlpy_sample else [])
     if not inputs:
-        raise InputError("no inputs given (pass paths or --konlpy-sample)")
+        hint = "; paths after --decontaminate are evaluation files: give the inputs before it" \
+            if args.decontaminate else ""
+        raise InputError(f"no inputs given (pass paths or --konlpy-sample){hint}")
     doc_path, text_path = AIHUB_PRESETS[args.aihub_preset] if args.aihub_preset else (args.doc_path, args.text_path)
     if not 0 < args.near_dedup_threshold < 1:
         raise OptionError(f"--near-dedup-threshold must be between 0 and 1, not {args.near_dedup_threshold}")
