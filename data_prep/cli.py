@@ -66,17 +66,17 @@ def _prepare_parser(sub) -> None:
                    help="Jaccard similarity of the 5-gram sets from which documents count as near-duplicates "
                    "(0.8: FineWeb-2's 14 bands of 8 hashes)")
     g = p.add_argument_group("corpus quality")
-    g.add_argument("--quality", action="append", metavar="SPEC",
+    # A list default: values given are appended to it, and the last bare preset wins.
+    g.add_argument("--quality", action="append", default=[DEFAULT_QUALITY], metavar="SPEC",
                    help="filter presets: PRESET for every source, NAME=PRESET for one, comma-separated or "
                    "repeated (e.g. 'curated,kcbert=web'); presets: off, curated (edited text: drops only "
-                   "junk), web (crawled pages and comments: FineWeb-2's Korean thresholds) "
-                   f"(default: {DEFAULT_QUALITY})")
+                   "junk), web (crawled pages and comments: FineWeb-2's Korean thresholds)")
     g.add_argument("--decontaminate", action="extend", nargs="+", default=[], metavar="PATH",
                    help="evaluation files (text: one passage per line; JSON/JSONL/Parquet through the input "
                    "readers): document lines sharing 16 characters (whitespace ignored) with a passage are removed. "
                    "Give the inputs before this option")
     g.add_argument("--decontaminate-field", metavar="FIELD",
-                   help="text field of JSON/Parquet evaluation files (default: --text-field)")
+                   help="text field of JSON/Parquet evaluation files (none: the --text-field value)")
     g.add_argument("--keep-dropped", type=int, default=0, metavar="N",
                    help=f"write the first N dropped or edited documents of each step to OUTPUT/{SAMPLES} "
                    "(PII-masked unless --pii keep; shown by 'data_prep inspect'); 0: none")
