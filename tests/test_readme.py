@@ -1,7 +1,9 @@
 """Every command in README.md is checked against the real parsers, without running any job.
 
 The README's fenced bash blocks (and the commands of its Performance table) are split into
-commands; each is recognised by what it starts and checked with the argument parser of the
+commands; each is first started as a reader would type it after `source .venv/bin/activate`
+(tests/readme_shell.py: the program found through the venv's bin, its `--help` run in a fresh
+environment), then recognised by what it starts and checked with the argument parser of the
 program it calls: data_prep's, launch/pretrain.py's (plus the config override parsing and
 validation, with throwaway shard directories standing in for the README's), the export and
 span-filling CLIs', DeepSpeed's and torchrun's launchers'. A command of any other kind fails, so
@@ -14,18 +16,15 @@ import configparser
 import glob
 import re
 import shlex
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from config_fixtures import fake_shards
+from readme_shell import ACTIVATE, PYTHONS, check_starts
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-PYTHONS = {"python", "python3", ".venv/bin/python"}
 PRETRAIN_SCRIPT = "launch/pretrain.py"
 TOP_COMMANDS = [["bash", "launch/quickstart.sh"], ["bash", "tests/run.sh"]]
 SHELL_OPERATORS = {";", "&&", "||", "|", "&", ">", ">>", "<", "2>"}
@@ -172,16 +171,10 @@ def check_sbatch(env: dict[str, str], args: list[str], tmp_path: Path) -> None:
     check_pretrain(pretrain_args, nodes * gpus, tmp_path)
 
 
-def check_cli_flags(tool: str, subcommand: str, args: list[str]) -> None:
+def check_cli_flags(tool: str, subcommand: str, shown_help: str, args: list[str]) -> None:
     """A third-party CLI: each long flag used must be one its --help lists."""
-    # The venv's own script first; a venv over system site-packages may have it on PATH only.
-    beside = Path(sys.executable).parent / tool
-    executable = str(beside) if beside.exists() else shutil.which(tool)
-    assert executable, f"{tool} is not installed (neither in {beside.parent} nor on PATH)"
-    shown = subprocess.run([executable, subcommand, "--help"], capture_output=True, text=True, timeout=120)
-    assert shown.returncode == 0, f"`{tool} {subcommand}` is not a command: {shown.stderr[-500:]}"
     for flag in (a.split("=")[0] for a in args if a.startswith("--")):
-        assert re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", shown.stdout), f"`{tool} {subcommand}` has no option {flag}"
+        assert re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", shown_help), f"`{tool} {subcommand}` has no option {flag}"
 
 
 def check_pip_extra(args: list[str]) -> None:
@@ -203,7 +196,11 @@ def check_command(words: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert not operators, f"one command per line, without {operators}: {shlex.join(words)}"
     env, words = split_env(words)
     program, args = words[0], words[1:]
+    if program == "source":
+        assert args == [ACTIVATE.split()[1]], f"the README activates nothing but the venv: {shlex.join(words)}"
+        return
     scripts = console_scripts()
+    shown = check_starts(program, args, set(scripts))
     if program in scripts:  # data-prep, gbswt5-export, gbswt5-fill run `python -m MODULE`
         program, args = "python", ["-m", scripts[program], *args]
     if program == "bash":
@@ -219,7 +216,7 @@ def check_command(words: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPa
     if program == "torchrun":
         return check_torchrun(args, tmp_path)
     if program in ("hf", "wandb"):
-        return check_cli_flags(program, args[0], args[1:])
+        return check_cli_flags(program, args[0], shown.stdout, args[1:])
     if program == "pip":
         return check_pip_extra(args)
     if program in PYTHONS and args[:1] == [PRETRAIN_SCRIPT]:
@@ -248,6 +245,12 @@ def test_readme_starts_with_the_two_commands():
     assert block_commands(first) == TOP_COMMANDS
     for _, script in TOP_COMMANDS:
         assert (ROOT / script).is_file()
+
+
+def test_readme_says_to_activate_the_venv_before_its_other_commands():
+    second = fenced_blocks(README, "bash")[1]
+    assert block_commands(second) == [ACTIVATE.split()], "the block after the two commands activates .venv"
+    assert README.index(ACTIVATE) < README.index("python -m"), "activate the venv before the first python command"
 
 
 def test_readme_has_commands_of_every_main_kind():
