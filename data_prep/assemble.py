@@ -19,21 +19,26 @@ from data_prep.shard_format import SPLITS, TRAIN, VALIDATION
 from data_prep.shards import ShardWriter
 from data_prep.spill import iter_doc_batches, load_index
 from data_prep.stats import PackStats
+from data_prep.validation_size import applies_minimum, minimum_threshold
 
 # The document forced into validation (see `validation_threshold`) is one of at most this many
 # chunks: one giant document must not become the whole validation split.
 _FORCED_DOC_MAX_CHUNKS = 64
 
 
-def validation_threshold(options: PackOptions, kept_hashes: Callable[[], np.ndarray]) -> int:
+def validation_threshold(options: PackOptions, kept_hashes: Callable[[], np.ndarray], input_bytes: int = 0) -> int:
     """Documents whose hash is below the threshold go to validation. The hash decides, so the draw
     is the same whatever the workers, and duplicates can never straddle the two splits.
     --val-docs needs every kept hash first (`kept_hashes`), --val-fraction does not (so packing can
-    overlap extraction); with --val-fraction > 0, `assemble` also sends the smallest-hash document
+    overlap extraction) unless a small corpus's draw is topped up to `min_val_docs` documents
+    (`applies_minimum`); with --val-fraction > 0, `assemble` also sends the smallest-hash document
     of the first unit with an ordinary-sized one (_FORCED_DOC_MAX_CHUNKS) to validation, so that a
     small corpus still gets a validation split."""
     if options.val_docs is None:
-        return min(int(options.val_fraction * 2**64), 2**64)
+        threshold = min(int(options.val_fraction * 2**64), 2**64)
+        if applies_minimum(options, input_bytes):
+            threshold = max(threshold, minimum_threshold(kept_hashes(), options.min_val_docs))
+        return threshold
     kept = kept_hashes()
     if options.val_docs >= len(kept):
         return 2**64

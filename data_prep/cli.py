@@ -16,6 +16,7 @@ from data_prep.merge_near import NearMergeError
 from data_prep.minhash import NearDedupOptions
 from data_prep.options import DEFAULT_QUALITY, OptionError, parse_quality
 from data_prep.pack import PackOptions
+from data_prep.validation_size import MIN_VAL_DOCS, SMALL_CORPUS_BYTES
 from data_prep.prepare import OutputConflict, PrepareConfig, prepare
 from data_prep.readers import FORMATS, ReadOptions, UnknownFormat
 from data_prep.readers.base import MAX_DOC_BYTES
@@ -94,6 +95,9 @@ def _prepare_parser(sub) -> None:
     val = g.add_mutually_exclusive_group()
     val.add_argument("--val-fraction", type=float, default=0.001, help="share of documents held out for validation")
     val.add_argument("--val-docs", type=int, help="hold out exactly this many documents instead")
+    g.add_argument("--min-val-docs", type=int, default=MIN_VAL_DOCS,
+                   help=f"inputs up to {SMALL_CORPUS_BYTES >> 20} MiB: hold out at least this many documents (at most a "
+                        f"tenth of them) when --val-fraction gives fewer (default {MIN_VAL_DOCS}; 0: off)")
     g.add_argument("--shard-rows", type=int, default=131072, help="chunks per shard file")
     g = p.add_argument_group("scale")
     g.add_argument("--workers", type=int, default=1, help="processes")
@@ -154,7 +158,8 @@ def _config(args: argparse.Namespace, argv: list[str]) -> PrepareConfig:
         clean=CleanOptions(args.min_chars, args.min_hangul_ratio, args.deid_tags, quality, quality_for, args.pii,
                            evals, digest, args.keep_dropped),
         pack=PackOptions(chunk_bytes, args.cut_window, _unescape(args.separator).encode("utf-8"),
-                         0.0 if args.val_docs is not None else args.val_fraction, args.val_docs, args.shard_rows),
+                         0.0 if args.val_docs is not None else args.val_fraction, args.val_docs, args.shard_rows,
+                         args.min_val_docs),
         near=NearDedupOptions(args.near_dedup, args.near_dedup_threshold),
         workers=args.workers, num_splits=args.num_splits, split_index=args.split_index,
         unit_bytes=int(args.unit_mb * 2**20), strict=args.strict, overwrite=args.overwrite, keep_work=args.keep_work,

@@ -16,7 +16,8 @@ _SENTENCE_MARKS = b".?!"
 @dataclass(frozen=True)
 class PackOptions:
     """How documents become shards: chunk size and cut window, the separator, the validation
-    draw (a fraction of documents or an exact count), and rows per shard file."""
+    draw (a fraction of documents or an exact count; a small corpus's fraction topped up to
+    `min_val_docs`, see data_prep/validation_size.py), and rows per shard file."""
 
     chunk_bytes: int = 1024
     cut_window: int | None = None
@@ -24,6 +25,7 @@ class PackOptions:
     val_fraction: float = 0.0
     val_docs: int | None = None
     shard_rows: int = 131072
+    min_val_docs: int = 0
 
 
 def default_window(chunk_bytes: int) -> int:

@@ -33,9 +33,10 @@ from data_prep.pack import PackOptions, default_window
 from data_prep.problems import Problems
 from data_prep.progress import Progress
 from data_prep.readers import ReadOptions, Unit
-from data_prep.shard_format import (FORMAT_VERSION, MANIFEST, SPLITS, ShardFormatError, check_shards, load_manifest,
-                                    publish, split_summary)
+from data_prep.shard_format import (FORMAT_VERSION, MANIFEST, SPLITS, VALIDATION, ShardFormatError, check_shards,
+                                    load_manifest, publish, split_summary)
 from data_prep.spill import load_meta
+from data_prep.validation_size import T5_NOISE_DENSITY, applies_minimum, small_validation_warning
 
 log = logging.getLogger("data_prep")
 WORK = ".work"
@@ -102,8 +103,12 @@ def prepare(config: PrepareConfig) -> int:
     shutil.rmtree(stage, ignore_errors=True)
     metas: dict[int, dict] = {}
     ready = _extract(units, config, work, metas)
-    if config.strict or config.pack.val_docs is not None or config.near.enabled:
-        # every unit first: --strict checks for problems, --val-docs needs every hash, near-dedup every signature
+    input_bytes = sum(u.size for u in units)
+    pack = config.pack
+    if config.strict or pack.val_docs is not None or config.near.enabled or \
+            applies_minimum(pack, input_bytes):
+        # every unit first: --strict checks for problems, --val-docs and --min-val-docs need every
+        # hash, near-dedup every signature
         ready = iter(list(ready))
     if config.strict:
         found = problems.total + sum(sum(meta["problems"].values()) for meta in metas.values())
@@ -112,7 +117,7 @@ def prepare(config: PrepareConfig) -> int:
                       "so a rerun resumes.", found, work)
             return 2
     near_drop, near_stats = near_duplicates(units, metas, work) if config.near.enabled else (None, None)
-    threshold = validation_threshold(config.pack, lambda: kept_hashes(units, work, near_drop))
+    threshold = validation_threshold(pack, lambda: kept_hashes(units, work, near_drop), input_bytes)
     shards, assembled = assemble(ready, work, stage, config.pack, threshold, near_drop)
     ordered = [metas[u.index] for u in units]
     for meta in ordered:
@@ -132,7 +137,16 @@ def prepare(config: PrepareConfig) -> int:
     else:
         shutil.rmtree(work, ignore_errors=True)
     print(summary_table(manifest), file=sys.stderr)
+    _warn_if_small_validation(manifest["splits"][VALIDATION])
     return 0
+
+
+def _warn_if_small_validation(split: dict) -> None:
+    targets = round(split["bytes"] * T5_NOISE_DENSITY)
+    warning = small_validation_warning(targets, f"the validation split ({split['rows']} chunks, {split['bytes']:,} bytes)",
+                                       "hold out more with --val-fraction, --val-docs or --min-val-docs")
+    if warning:
+        log.warning("%s", warning)
 
 
 def _already_done(out: Path, key: str, overwrite: bool) -> bool:
@@ -209,6 +223,7 @@ def _manifest(config: PrepareConfig, units: list[Unit], key: str, metas: list[di
         "split_index": config.split_index,
         "options": {"read": asdict(config.read), "clean": asdict(config.clean),
                     "val_fraction": config.pack.val_fraction, "val_docs": config.pack.val_docs,
+                    "min_val_docs": config.pack.min_val_docs,
                     "shard_rows": config.pack.shard_rows},
         "inputs": [{"path": u.path, "member": u.member, "range": None if u.start is None else [u.start, u.end],
                     "source": u.source, "format": u.fmt, "bytes": u.size} for u in units],
