@@ -4,9 +4,11 @@
     deepspeed --hostfile launch/hostfile.example launch/pretrain.py --config ds_configs/large.json ...
     torchrun --nproc_per_node 8 launch/pretrain.py --config ds_configs/large.json ...
     python launch/pretrain.py --config ds_configs/tiny.json --data shards/kolaw   # one process
+    python launch/pretrain.py --config ds_configs/large.json --data shards/ko --dry-run   # the plan only
 
 The whole configuration is validated before the process group is formed or anything is built,
-including each shard's size and row count against its manifest (`--verify-shards` adds sha256).
+including each shard's size and row count against its manifest (`--verify-shards` adds sha256);
+with --dry-run the plan (pretrain/plan.py) is printed instead of training.
 """
 from __future__ import annotations
 
@@ -79,13 +81,24 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if rank == 0 else logging.WARNING,
         format=f"%(asctime)s [rank {rank}] %(levelname)s %(name)s: %(message)s",
     )
+    world = int(os.environ["WORLD_SIZE"])
     try:
         config = load_config(argv)
-        shards = validate(config, world_size=int(os.environ["WORLD_SIZE"]))
-        if build_arg_parser().parse_args(argv).verify_shards:
+        shards = validate(config, world_size=world)
+        flags = build_arg_parser().parse_args(argv)
+        if flags.verify_shards:
             _verify_shards(config)
         check_deepspeed_keys(config.deepspeed)
         _check_warm_start(config)
+        from pretrain import plan
+
+        data = plan.plan_data(config, world)
+        if rank == 0 and (warning := plan.small_eval_warning(config, data)):
+            logging.getLogger("pretrain").warning("%s", warning)
+        if flags.dry_run:
+            if rank == 0:
+                print("\n".join(plan.plan_lines(config, shards, data, int(os.environ.get("LOCAL_WORLD_SIZE", world)))))
+            return 0
     except (ConfigError, ModelPathError) as exc:
         if rank == 0:
             print(f"configuration error: {exc}", file=sys.stderr)

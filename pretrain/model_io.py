@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 import torch
-from transformers import ByT5Tokenizer, T5ForConditionalGeneration
+from transformers import ByT5Tokenizer, T5Config, T5ForConditionalGeneration
 
 from pretrain.model_path import resolve_model
 from pretrain.modeling import GBSWT5Config, GBSWT5ForConditionalGeneration
@@ -53,6 +53,17 @@ def load_byt5(name_or_path: str | os.PathLike) -> T5ForConditionalGeneration:
     return load_t5(resolve_model(name_or_path, what="ByT5 checkpoint"))
 
 
+def warm_start_config(source: T5Config, **config_overrides) -> GBSWT5Config:
+    """The config of a GBSWT5 warm-started from a ByT5 of config `source`: its dimensions, the
+    released GBST settings and dropout 0.0, then `config_overrides`."""
+    settings = {key: getattr(source, key) for key in _T5_FIELDS if hasattr(source, key)}
+    # transformers 5 keeps ByT5's "untied lm_head" in scale_decoder_outputs, not tie_word_embeddings.
+    settings["tie_word_embeddings"] = bool(getattr(source, "scale_decoder_outputs", source.tie_word_embeddings))
+    settings.update(RELEASED_GBST, dropout_rate=0.0)  # pretraining ran without dropout
+    settings.update(config_overrides)
+    return GBSWT5Config(**settings)
+
+
 def from_byt5(name_or_path: str | os.PathLike, **config_overrides) -> GBSWT5ForConditionalGeneration:
     """GBSWT5 warm-started from a ByT5 (`T5ForConditionalGeneration`) checkpoint directory or hub name.
 
@@ -61,13 +72,7 @@ def from_byt5(name_or_path: str | os.PathLike, **config_overrides) -> GBSWT5ForC
     the checkpoint's dimensions, the released GBST settings and dropout 0.0, then `config_overrides`.
     """
     byt5 = load_byt5(name_or_path)
-    source = byt5.config
-    settings = {key: getattr(source, key) for key in _T5_FIELDS if hasattr(source, key)}
-    # transformers 5 keeps ByT5's "untied lm_head" in scale_decoder_outputs, not tie_word_embeddings.
-    settings["tie_word_embeddings"] = bool(getattr(source, "scale_decoder_outputs", source.tie_word_embeddings))
-    settings.update(RELEASED_GBST, dropout_rate=0.0)  # pretraining ran without dropout
-    settings.update(config_overrides)
-    model = GBSWT5ForConditionalGeneration(GBSWT5Config(**settings)).to(byt5.dtype)
+    model = GBSWT5ForConditionalGeneration(warm_start_config(byt5.config, **config_overrides)).to(byt5.dtype)
     state = {
         ("encoder.embed_tokens.embeds.weight" if key == "encoder.embed_tokens.weight" else key): tensor
         for key, tensor in byt5.state_dict().items()

@@ -57,7 +57,8 @@ def init_from_source(settings: ModelSettings) -> tuple[str, str | None] | None:
     return source, model_type
 
 
-def _byt5_config(settings: ModelSettings) -> T5Config:
+def byt5_preset_config(settings: ModelSettings) -> T5Config:
+    """A plain ByT5's config for the preset and overrides (no checkpoint)."""
     # The size presets live with the GBSWT5 config; plain ByT5 takes their T5 fields.
     full = GBSWT5Config.from_preset(settings.preset, **settings.overrides).to_dict()
     t5_fields = T5Config().to_dict().keys()
@@ -94,7 +95,7 @@ def fresh_model(settings: ModelSettings) -> torch.nn.Module:
             return GBSWT5ForConditionalGeneration.from_pretrained(source, **overrides)
         return from_byt5(source, **overrides)
     if found is None:
-        return _with_own_lm_head(T5ForConditionalGeneration(_byt5_config(settings)), fresh=True)
+        return _with_own_lm_head(T5ForConditionalGeneration(byt5_preset_config(settings)), fresh=True)
     return _with_own_lm_head(load_t5(found[0], **overrides))
 
 

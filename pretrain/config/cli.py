@@ -42,6 +42,9 @@ def build_arg_parser() -> argparse.ArgumentParser:
     _add_flag(parser, "verify_shards", action="store_true",
               help="before training, check every shard's sha256 against its manifest (reads all the data; "
               "sizes and row counts are always checked)")
+    _add_flag(parser, "dry_run", action="store_true",
+              help="check everything and print the run's plan (parameters, batch, epochs, memory, outputs); "
+              "build nothing, train nothing")
     # deepspeed's launcher appends --local_rank (torch.distributed.launch --local-rank); the rank
     # comes from the environment instead.
     _add_flag(parser, "local_rank", type=int, default=None, help=argparse.SUPPRESS)
