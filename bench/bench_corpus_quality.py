@@ -2,10 +2,10 @@
 --pii, --quality and --decontaminate this checkout has) vs datatrove 0.10's FineWeb-2-style Korean
 pipeline, side by side in one run on the same corpus.
 
-The corpus is real multi-line Korean documents from ../shared/corpora (Wikipedia articles,
+The corpus is real multi-line Korean documents from the shared Korean corpora (--corpora: Wikipedia articles,
 Wikinews, book reviews, UNESCO reports, fairy tales, KorQuAD articles, NSMC comment pages, news
 sentences grouped by ten), each kept once; beyond those, documents made of random runs of their
-paragraphs under a unique header. A share of the documents is followed by near copies (a few
+sentences under a unique header. A share of the documents is followed by near copies (a few
 characters edited, a byline changed, a sentence dropped, respaced: tests/neardup_corpus.py), and
 1% get an evaluation sentence (KorSTS test) embedded, which --decontaminate is given.
 
@@ -16,14 +16,16 @@ buckets stage needs one task per band, 14, run one after another). Its Korean wo
 the 'sbg' model, which kiwipiepy-model 0.24 no longer ships: the bench patches it to kiwipiepy's
 default model; its xxhash shingle hash passes str, which xxhash 4 refuses: the bench encodes it
 as UTF-8 first. datatrove runs on the first --datatrove-mb MB of the same corpus (it is about a
-hundred times slower, and its cost is per document), and the rates are compared per MB. Both pipelines run as fresh processes; the fastest of --repeat runs counts.
+hundred times slower, and its cost is per document), and the rates are compared per MB. Both
+pipelines run as fresh processes; the fastest of --repeat runs counts.
 
 Recall (injected copies at Jaccard >= 0.85 of their original that are removed) and loss (originals
 removed) are measured with near-dedup alone for ours (its drop flags follow the input order) and
 on what datatrove's dedup removed from the documents its filters kept. Peak RSS of ours is taken
-at --mb and 4x --mb; the clustering stage is timed alone on the kept work directory.
+at --mb and 3x --mb; the clustering stage is timed alone on the kept work directory.
 
-    .venv/bin/python bench/bench_corpus_quality.py [--mb 24] [--datatrove-mb 3] [--repeat 2] [--workdir DIR] [--corpora DIR]
+    .venv/bin/python bench/bench_corpus_quality.py [--mb 24] [--datatrove-mb 2] [--repeat 2] [--workdir DIR]
+        [--corpora DIR]
 """
 from __future__ import annotations
 
@@ -43,6 +45,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "bench")]
 from bench_data_prep import timed  # noqa: E402
+from data_prep.minhash import NearDedupOptions, band_keys  # noqa: E402
 from data_prep.near_dedup import cluster, lsh_path, result_dir  # noqa: E402
 from neardup_corpus import jaccard, near_copy  # noqa: E402
 
@@ -106,9 +109,11 @@ def build(path: Path, megabytes: float, share: float = 0.25, seed: int = 0) -> t
     rng = random.Random(seed)
     real = real_documents()
     rng.shuffle(real)
-    pool = [p for d in real for p in d.split("\n") if len(p) > 40]
+    # sentences, not whole paragraphs: a made-up document must not contain most of a real one
+    pool = [t for d in real for p in d.split("\n") for t in p.split(". ") if len(t) > 20]
     sts = (CORPORA / "kor_nlu" / "KorSTS" / "sts-test.tsv").read_text("utf-8").splitlines()[1:]
-    passages = sorted({line.split("\t")[5] for line in sts if len(line.split("\t")) > 6 and len(line.split("\t")[5]) > 30})
+    rows = [line.split("\t") for line in sts]
+    passages = sorted({row[5] for row in rows if len(row) > 6 and len(row[5]) > 30})
     eval_file = path.with_suffix(".eval.txt")
     eval_file.write_text("\n".join(passages) + "\n", "utf-8")
     docs: list[str] = []
@@ -123,7 +128,7 @@ def build(path: Path, megabytes: float, share: float = 0.25, seed: int = 0) -> t
             docs.append(text)
             original_of.append(original)
         while size < megabytes * 1e6:
-            text = real.pop() if real else f"문서 {len(docs)}\n" + "\n".join(rng.sample(pool, rng.randint(4, 10)))
+            text = real.pop() if real else f"문서 {len(docs)}\n" + ". ".join(rng.sample(pool, rng.randint(10, 40)))
             if rng.random() < 0.01:
                 lines = text.split("\n")
                 lines.insert(rng.randrange(len(lines) + 1), rng.choice(passages))
@@ -156,14 +161,21 @@ def quality_flags(eval_file: Path) -> list[str]:
 
 
 def scores(docs: list[str], original_of: list[int | None], dropped: np.ndarray, considered: np.ndarray,
-           threshold: float = 0.85) -> tuple[float, float, int]:
-    """(recall on copies at Jaccard >= threshold, share of originals removed, copies counted), over the
+           threshold: float = 0.85) -> tuple[float, float, float, int]:
+    """(recall on copies at Jaccard >= threshold, share of originals removed, share of originals removed
+    that have no earlier document within Jaccard 0.5: distinct ones lost, copies counted), over the
     documents in `considered` (for datatrove: those its filters kept)."""
     copies = [i for i, o in enumerate(original_of) if o is not None and considered[i] and considered[o]
               and jaccard(docs[o], docs[i]) >= threshold]
     originals = [i for i, o in enumerate(original_of) if o is None and considered[i]]
+    removed = [i for i in originals if dropped[i]]
+    # Candidates for "an earlier similar document": those sharing a band key at a low threshold.
+    keys = np.concatenate([band_keys(docs[i:i + 500], NearDedupOptions(True, threshold=0.3))
+                           for i in range(0, len(docs), 500)], axis=1)
+    distinct = [i for i in removed if all(jaccard(docs[i], docs[j]) < 0.5 for j in
+                                          np.flatnonzero((keys[:, :i] == keys[:, i:i + 1]).any(axis=0)))]
     return (float(np.mean([dropped[i] for i in copies])) if copies else float("nan"),
-            float(np.mean([dropped[i] for i in originals])), len(copies))
+            len(removed) / len(originals), len(distinct) / len(originals), len(copies))
 
 
 def ours(work: Path, corpus: Path, flags: list[str], repeat: int) -> dict[int, tuple[float, float]]:
@@ -186,7 +198,8 @@ def near_only(work: Path, corpus: Path, n_docs: int) -> tuple[np.ndarray, float,
     timed([sys.executable, "-m", "data_prep", str(corpus), "-o", str(out), "--near-dedup", "--keep-work", *filters_off])
     manifest = json.loads((out / "manifest.json").read_text("utf-8"))
     workdir = out / ".work"
-    counts = [json.loads((workdir / f"u{i:06d}.json").read_text())["docs_clean"] for i in range(len(manifest["inputs"]))]
+    counts = [json.loads((workdir / f"u{i:06d}.json").read_text())["docs_clean"]
+              for i in range(len(manifest["inputs"]))]
     assert sum(counts) == n_docs, "cleaning dropped documents: the flags no longer follow the input"
     drop = np.array(np.load(result_dir(workdir) / "drop.npy"))
     shutil.rmtree(result_dir(workdir))
@@ -227,7 +240,7 @@ def head(corpus: Path, path: Path, megabytes: float) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mb", type=float, default=24, help="corpus size (at least 20 for the README's figures)")
-    parser.add_argument("--datatrove-mb", type=float, default=3,
+    parser.add_argument("--datatrove-mb", type=float, default=2,
                         help="datatrove runs on this first part of the corpus (it is ~100x slower; its rate is per MB)")
     parser.add_argument("--repeat", type=int, default=2, help="runs of ours per worker count; the fastest counts")
     parser.add_argument("--workdir", type=Path)
@@ -250,25 +263,25 @@ def main() -> None:
     (dt_wall, dt_cpu), dt_kept, dt_removed = datatrove(work, part, part_docs)
     print(f"\n{'pipeline':<36} {'MB':>6} {'wall s':>8} {'CPU s':>8} {'MB/s/worker':>12} {'MB/CPU-s':>9}")
     for workers, (wall, cpu) in best.items():
-        print(f"{'ours --workers ' + str(workers):<36} {mb:>6.1f} {wall:>8.2f} {cpu:>8.2f} {mb / wall / workers:>12.1f} "
-              f"{mb / cpu:>9.1f}")
-    print(f"{'datatrove (1 task, 1 worker)':<36} {part_mb:>6.1f} {dt_wall:>8.2f} {dt_cpu:>8.2f} {part_mb / dt_wall:>12.3f} "
-          f"{part_mb / dt_cpu:>9.3f}")
+        name = f"ours --workers {workers}"
+        print(f"{name:<36} {mb:>6.1f} {wall:>8.2f} {cpu:>8.2f} {mb / wall / workers:>12.1f} {mb / cpu:>9.1f}")
+    print(f"{'datatrove (1 task, 1 worker)':<36} {part_mb:>6.1f} {dt_wall:>8.2f} {dt_cpu:>8.2f} "
+          f"{part_mb / dt_wall:>12.3f} {part_mb / dt_cpu:>9.3f}")
     wall, cpu = best[1]
     print(f"ours vs datatrove, one worker each: {(mb / wall) / (part_mb / dt_wall):.0f}x by wall time, "
           f"{(mb / cpu) / (part_mb / dt_cpu):.0f}x by CPU time")
     drop, cluster_seconds, near = near_only(work, corpus, len(docs))
-    recall, lost, counted = scores(docs, original_of, drop, np.ones(len(docs), bool))
+    recall, removed, lost, counted = scores(docs, original_of, drop, np.ones(len(docs), bool))
     print(f"\nnear-dedup alone ({mb:.0f} MB): {near['docs_removed']} removed in {near['clusters']} clusters (largest "
-          f"{near['largest_cluster']}); recall at Jaccard >= 0.85 {recall:.3f} over {counted} copies, originals "
-          f"removed {lost:.2%}")
-    recall, lost, counted = scores(docs[:part_docs], original_of[:part_docs], dt_removed, dt_kept)
+          f"{near['largest_cluster']}); recall at Jaccard >= 0.85 {recall:.3f} over {counted} copies; originals "
+          f"removed {removed:.2%}, distinct ones (nothing earlier within Jaccard 0.5) {lost:.2%}")
+    recall, removed, lost, counted = scores(docs[:part_docs], original_of[:part_docs], dt_removed, dt_kept)
     print(f"datatrove ({part_mb:.0f} MB): filters kept {dt_kept.sum()} of {part_docs}; dedup recall {recall:.3f} over "
-          f"{counted} copies, originals removed {lost:.2%}")
+          f"{counted} copies; originals removed {removed:.2%}, distinct ones {lost:.2%}")
     print(f"clustering stage alone: {cluster_seconds:.2f} s, {mb / cluster_seconds:.0f} MB/s of corpus, "
           f"{len(docs) / cluster_seconds:.0f} docs/s ({(mb / cluster_seconds) / (mb / wall):.0f}x one worker's rate)")
     big = work / "corpus_big.jsonl"
-    build(big, 4 * args.mb, seed=1)
+    build(big, 3 * args.mb, seed=1)
     rss = {c.stat().st_size / 1e6: peak_rss_mb([sys.executable, "-m", "data_prep", str(c), "-o", str(work / f"rss{i}"),
                                                 *flags]) for i, c in enumerate((corpus, big))}
     print("peak RSS, ours: " + ", ".join(f"{size:.0f} MB corpus -> {peak:.0f} MB" for size, peak in rss.items()))

@@ -1,4 +1,4 @@
-"""Benchmark behind near-dedup's two choices, on real Korean documents from ../shared/corpora with
+"""Benchmark behind near-dedup's two choices, on real Korean documents from the shared corpora (--corpora) with
 injected near copies (tests/neardup_corpus.py).
 
 1. Hashing (the same shingles, character 5-grams without whitespace, 112 hashes): datasketch's
@@ -117,7 +117,8 @@ def shingle_kinds(docs: list[str], original_of: list[int | None]) -> None:
     kiwi = Kiwi()
     mb = sum(len(d.encode()) for d in docs) / 1e6
     copies = np.array([o is not None for o in original_of])
-    print(f"\n2. shingles, {mb:.1f} MB, {len(docs)} documents of which {copies.sum()} injected copies; LSH {BANDS}x{ROWS}")
+    print(f"\n2. shingles, {mb:.1f} MB, {len(docs)} documents of which {copies.sum()} injected copies; "
+          f"LSH {BANDS}x{ROWS}")
     print(f"{'shingles':<34} {'recall':>7} {'originals lost':>15} {'precision':>10} {'MB/CPU-s':>15}")
     for name, fn in (("characters, 5-grams (ours)", char_grams), ("UTF-8 bytes, 15-grams", byte_grams),
                      ("kiwipiepy morphemes, 5-grams", lambda t: morpheme_grams(t, kiwi))):

@@ -59,7 +59,8 @@ def merge_near(out: Path, parts: list[Path], manifests: list[dict], command: lis
         "command": command,
         "versions": versions(),
         "merged_from": [{"path": str(p), "command": m["command"], "fingerprint": m.get("fingerprint"),
-                         "num_splits": m["num_splits"], "split_index": m["split_index"]} for p, m in zip(parts, manifests)],
+                         "num_splits": m["num_splits"], "split_index": m["split_index"]}
+                        for p, m in zip(parts, manifests)],
         "options": options,
         "sources": sources,
         "dropped": sum_counts([entry["dropped"] for entry in sources.values()]),
@@ -97,7 +98,8 @@ def _link_units(parts: list[Path], manifests: list[dict], work: Path) -> tuple[l
     for part, manifest in zip(parts, manifests):
         found = sorted(int(p.name[1:7]) for p in (part / WORK).glob("u??????.json"))
         if len(found) != len(manifest["inputs"]):
-            raise NearMergeError(f"{part}/{WORK} holds {len(found)} extracted units, its manifest {len(manifest['inputs'])}")
+            raise NearMergeError(f"{part}/{WORK} holds {len(found)} extracted units, its manifest "
+                                 f"{len(manifest['inputs'])}")
         for index, entry in zip(found, manifest["inputs"]):
             for suffix in _UNIT_FILES:
                 name = f"u{index:06d}{suffix}"

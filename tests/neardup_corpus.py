@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from data_prep.minhash import shingle_text
 
-BYLINES = ("홍길동 기자", "김철수 기자 kim@example.com", "(서울=연합뉴스) 이영희 기자", "박민수 특파원",
+BYLINES = ("홍길동 기자", "김철수 기자 kim@example.com", "(서울=연합뉴스) 이영희 기자",
+           "박민수 특파원",
            "[사진=뉴스1]", "무단전재 및 재배포 금지", "저작권자 © 한국일보")
 
 
