@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from data_prep.clean import hangul_ratio
-from data_prep.repetition import duplicate_lines, squeeze_runs, word_ngrams
+from data_prep.repetition import duplicate_lines, repeated_word_share, squeeze_runs, word_ngrams
 from data_prep.steps import Step, check
 
 # A line "ends a sentence" if it ends in terminal punctuation (datatrove's FineWebQualityFilter
@@ -23,6 +23,7 @@ SENTENCE_ENDS = tuple(".!?…。？！\"'”’」』)") + tuple("다요죠까�
 # Long runs of Latin letters, digits and URL/base64 symbols without a space: URLs, hashes, base64,
 # keyboard mashing. Prose never has a 25-character token.
 _LATIN_JUNK = re.compile(r"[A-Za-z0-9+/=_\-.:%&?#@~]{25,}")
+_NOT_ASCII = bytes(range(0x80, 0x100))
 
 
 @dataclass(frozen=True)
@@ -79,12 +80,15 @@ def quality_steps(preset: str) -> list[Step]:
     if limits.min_hangul_ratio is not None:
         steps.append(check("hangul_ratio", lambda text: hangul_ratio(text) >= limits.min_hangul_ratio))
     if limits.max_latin_junk is not None:
-        steps.append(check("latin_noise", lambda text: _latin_junk_share(text) <= limits.max_latin_junk))
+        steps.append(check("latin_noise", lambda text: _little_latin_junk(text, limits.max_latin_junk)))
     steps += _line_steps(limits)
     for n, limit in limits.top_ngrams:
         steps.append(check(f"top_{n}_gram", lambda text, n=n, limit=limit: word_ngrams(text).top_fraction(n) <= limit))
+    # Without top n-gram filters (curated) the n-gram pass is rarely needed: a cheap bound decides first.
+    gate = repeated_word_share if not limits.top_ngrams else lambda text: 1.0
     for n, limit in limits.dup_ngrams:
-        steps.append(check(f"dup_{n}_gram", lambda text, n=n, limit=limit: word_ngrams(text).duplicate_fraction(n) <= limit))
+        steps.append(check(f"dup_{n}_gram", lambda text, n=n, limit=limit: gate(text) <= limit
+                           or word_ngrams(text).duplicate_fraction(n) <= limit))
     return steps
 
 
@@ -121,7 +125,10 @@ def _multiline(text: str, keep) -> bool:
     return len(lines) < 2 or keep(lines)
 
 
-def _latin_junk_share(text: str) -> float:
-    if len(text) < 25:
-        return 0.0
-    return sum(map(len, _LATIN_JUNK.findall(text))) / len(text)
+def _little_latin_junk(text: str, limit: float) -> bool:
+    """Whether at most `limit` of the characters are in _LATIN_JUNK tokens. Those are non-space
+    ASCII characters: a document with too few of them (most Korean text) passes without the regex."""
+    ascii_chars = len(text.encode("utf-8").translate(None, _NOT_ASCII)) - text.count(" ") - text.count("\n")
+    if ascii_chars < 25 or ascii_chars <= limit * len(text):
+        return True
+    return sum(map(len, _LATIN_JUNK.findall(text))) <= limit * len(text)

@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from data_prep.clean import CleanOptions, normalize
 from data_prep.extract import document_steps
 from data_prep.options import OptionError, parse_quality
-from data_prep.quality import quality_steps
+from data_prep.quality import _little_latin_junk, quality_steps
 from data_prep.readers import READERS, ReadContext, ReadOptions, Unit
-from data_prep.repetition import WordNgrams, squeeze_runs
+from data_prep.repetition import WordNgrams, repeated_word_share, squeeze_runs
 from data_prep.steps import Pipeline
 
 CORPORA = Path(os.environ.get("KOREAN_CORPORA", Path(__file__).resolve().parents[2] / "shared" / "corpora"))
@@ -71,6 +71,15 @@ def test_ngram_fractions_match_loop_references(text, n):
     stats = WordNgrams(text)
     assert stats.top_fraction(n) == pytest.approx(ref_top_fraction(words, n, size))
     assert stats.duplicate_fraction(n) == pytest.approx(ref_duplicate_fraction(words, n, size))
+    # the cheap bound the duplicate filters try first never lets a document pass that the exact measure drops
+    assert repeated_word_share(text) >= ref_duplicate_fraction(words, n, size) - 1e-12
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="가a1./:= \n", max_size=120), st.sampled_from([0.2, 0.5]))
+def test_latin_junk_shortcut_matches_the_regex(text, limit):
+    share = sum(map(len, re.findall(r"[A-Za-z0-9+/=_\-.:%&?#@~]{25,}", text))) / max(len(text), 1)
+    assert _little_latin_junk(text, limit) == (share <= limit) or not text
 
 
 def ref_squeeze(text: str, hangul_keep: int | None, any_keep: int) -> str:
