@@ -27,6 +27,7 @@ from pretrain.checkpoint_engine import UnsafeCheckpointError, weights_only_zero_
 from pretrain.config import RUN_CONFIG_FILE
 from pretrain.metrics import METRICS_FILE, read_metrics
 from pretrain.model_io import replace_directory, write_hf_files
+from pretrain.tokenizer import usage_snippet
 from pretrain.model_setup import MODEL_CONFIG_FILE, model_from_config_file
 from pretrain.modeling import GBSWT5ForConditionalGeneration
 
@@ -122,7 +123,6 @@ def model_card(run_dir: Path, tag: str, model: torch.nn.Module, out_name: str) -
     is_gbst = isinstance(model, GBSWT5ForConditionalGeneration)
     name = "GBST-KEByT5 (GBSWT5)" if is_gbst else "KEByT5 (ByT5 architecture)"
     params = sum(p.numel() for p in model.parameters())
-    remote = ", trust_remote_code=True" if is_gbst else ""
     return f"""---
 language: ko
 library_name: transformers
@@ -135,10 +135,10 @@ Byte-level encoder-decoder pretrained with T5 span corruption (sentinels 258, 25
 i-th noise span is id 258 - i, as google/byt5) on Korean text. {params:,} parameters.
 
 ```python
-from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
-model = AutoModelForSeq2SeqLM.from_pretrained("{out_name}"{remote})
-tokenizer = AutoTokenizer.from_pretrained("{out_name}"{remote})
-```
+{usage_snippet(out_name, remote_code=is_gbst)}```
+
+The tokenizer maps `<extra_id_i>` to id 258 - i for i = 0..10 (the ids of bytes that never occur
+in UTF-8), the sentinels pretraining used; `<extra_id_11>` and beyond are plain text.
 
 ## Training settings
 

@@ -12,11 +12,12 @@ import tempfile
 from pathlib import Path
 
 import torch
-from transformers import ByT5Tokenizer, T5Config, T5ForConditionalGeneration
+from transformers import T5Config, T5ForConditionalGeneration
 
 from pretrain.model_path import resolve_model
 from pretrain.modeling import GBSWT5Config, GBSWT5ForConditionalGeneration
 from pretrain.modeling.configuration_gbswt5 import RELEASED_GBST
+from pretrain.tokenizer import sentinel_tokenizer
 
 # T5 config fields a warm start takes from the ByT5 checkpoint.
 _T5_FIELDS = (
@@ -93,7 +94,7 @@ def write_hf_files(model: torch.nn.Module, directory: Path) -> None:
     """The Hugging Face files of a model: safetensors weights, config.json (with auto_map and the
     remote code for GBSWT5), generation_config.json and ByT5 byte-tokenizer files."""
     model.save_pretrained(directory)
-    ByT5Tokenizer().save_pretrained(directory)
+    sentinel_tokenizer().save_pretrained(directory)
 
 
 def save_pretrained(model: torch.nn.Module, save_directory: str | os.PathLike) -> None:
