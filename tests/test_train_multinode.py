@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from deepspeed_runs import REPO, finish_group, free_port, kolaw_shards, run_args, run_env, start_group, tags, train_losses  # noqa: F401,E501 (a fixture)
+from deepspeed_runs import (REPO, finish_group, free_port, kolaw_shards, run_args, run_env,  # noqa: F401 (a fixture)
+                            start_group, tags, train_losses)
 
 pytestmark = pytest.mark.deepspeed
 
