@@ -16,6 +16,7 @@ import pytest
 
 from data_prep import near_dedup
 from data_prep.cli import main
+from data_prep.manifest import summary_table
 from data_prep.minhash import BandKeySpill, NearDedupOptions, band_keys, bands_for, collision_probability
 from data_prep.near_dedup import cluster
 from data_prep.sample import sample_paragraphs
@@ -160,6 +161,7 @@ def test_near_dedup_end_to_end_counts_and_worker_independence(sources, reference
     assert len(m["inputs"]) > 6  # several units per source
     near = m["near_dedup"]
     assert (near["bands"], near["rows"], near["threshold"]) == (14, 8, 0.8)
+    assert f"{near['docs_removed']} of {near['documents']} documents in {near['clusters']} clusters" in summary_table(m)
     removed = {name: s["dropped"].get("near_duplicate", 0) for name, s in m["sources"].items()}
     exact = sum(s["dropped"].get("duplicate", 0) for s in m["sources"].values())
     assert removed["b"] > 20  # includes the reposts of a's documents: dedup spans sources
