@@ -41,14 +41,14 @@ def local_model_dir(path: str | Path, *, what: str = "model") -> Path:
     if not path.is_dir():
         raise ModelPathError(f"{what} {path}: not a directory")
     if not (path / "config.json").is_file():
-        if _is_training_output(path):
+        if is_training_output(path):
             raise ModelPathError(f"{what} {path} is a training run or checkpoint, not a model: export it first "
                                  f"(`python -m pretrain.export {path} OUT_DIR`) and pass OUT_DIR")
         raise ModelPathError(f"{what} {path}: no config.json, so not a Hugging Face model directory")
     return path
 
 
-def _is_training_output(path: Path) -> bool:
+def is_training_output(path: Path) -> bool:
     """A run directory, its checkpoints/ directory or one global_stepN checkpoint."""
     return ((path / RUN_CONFIG_FILE).is_file() or path.name.startswith("global_step")
             or any(path.glob("global_step*")))

@@ -111,13 +111,21 @@ def save_model_config(model: torch.nn.Module, path: Path) -> None:
     write_bytes(path, model.config.to_json_string().encode("utf-8"))
 
 
+def freeze_gbst(model: torch.nn.Module) -> list[str]:
+    """Freeze GBST's convolution and scoring (the byte table stays trainable); the frozen names."""
+    frozen = []
+    for name, param in model.named_parameters():
+        if name.startswith(GBST_PREFIX) and name != GBST_SHARED:
+            param.requires_grad_(False)
+            frozen.append(name)
+    return frozen
+
+
 def prepare_for_training(model: torch.nn.Module, settings: ModelSettings) -> torch.nn.Module:
     """Freezing, gradient checkpointing and no KV cache (training never decodes step by step)."""
     model.config.use_cache = False
     if settings.freeze_gbst:
-        for name, param in model.named_parameters():
-            if name.startswith(GBST_PREFIX) and name != GBST_SHARED:
-                param.requires_grad_(False)
+        freeze_gbst(model)
     if settings.gradient_checkpointing:
         model.gradient_checkpointing_enable()
     return model

@@ -131,6 +131,12 @@ def check_fill(args: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
     assert pretrain.fill.main(args) == 0 and texts
 
 
+def check_evaluate(args: list[str]) -> None:
+    from pretrain.evaluate.cli import validate_args, build_parser
+
+    validate_args(build_parser().parse_args(args))
+
+
 def deepspeed_world(launcher) -> int:
     if launcher.num_gpus > 0:
         return launcher.num_gpus
@@ -225,7 +231,8 @@ def check_command(words: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPa
         return check_bench(args)
     module_checks = {"data_prep": check_data_prep,
                      "pretrain.export": lambda a: check_export(a, monkeypatch),
-                     "pretrain.fill": lambda a: check_fill(a, monkeypatch)}
+                     "pretrain.fill": lambda a: check_fill(a, monkeypatch),
+                     "pretrain.evaluate": check_evaluate}
     if program in PYTHONS and args[:1] == ["-m"] and args[1] in module_checks:
         return module_checks[args[1]](args[2:])
     pytest.fail(f"README command of unknown kind (add a check to tests/test_readme.py): {shlex.join(words)}")
@@ -256,7 +263,8 @@ def test_readme_says_to_activate_the_venv_before_its_other_commands():
 def test_readme_has_commands_of_every_main_kind():
     programs = {split_env(c)[1][0] for c in COMMANDS} | {tuple(split_env(c)[1][:3]) for c in COMMANDS}
     for kind in ["deepspeed", "torchrun", "sbatch", "gbswt5-export", ("python", "-m", "data_prep"),
-                 ("python", "-m", "pretrain.export"), ("python", "-m", "pretrain.fill")]:
+                 ("python", "-m", "pretrain.export"), ("python", "-m", "pretrain.fill"),
+                 ("python", "-m", "pretrain.evaluate")]:
         assert kind in programs, f"the README shows no {kind} command"
 
 

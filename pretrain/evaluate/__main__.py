@@ -1,0 +1,5 @@
+import sys
+
+from pretrain.evaluate.cli import main
+
+sys.exit(main())
