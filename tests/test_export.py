@@ -10,6 +10,7 @@ import json
 import pytest
 
 from pretrain.checkpoint import MARKER
+from pretrain.checkpoint_engine import file_checksum
 from pretrain.export import ExportError, locate, main
 
 
@@ -64,3 +65,18 @@ def test_cli_refuses_to_overwrite_a_non_empty_output(tmp_path, capsys):
     assert main([str(fake_run(tmp_path / "run")), str(out)]) == 2
     assert "exists and is not empty; pass --overwrite" in capsys.readouterr().err
     assert (out / "keep.txt").read_text() == "mine"
+
+
+def test_locate_verifies_checksums_and_refuses_a_damaged_tag(tmp_path, caplog):
+    run = fake_run(tmp_path / "run")
+    for step in (2, 4):  # checksums recorded; step 4's file then changes at the same size
+        tag = run / "checkpoints" / f"global_step{step}"
+        marker = json.loads((tag / MARKER).read_text())
+        marker["xxh3_64"] = {"mp_rank_00_model_states.pt": file_checksum(tag / "mp_rank_00_model_states.pt")}
+        (tag / MARKER).write_text(json.dumps(marker))
+    victim = run / "checkpoints" / "global_step4" / "mp_rank_00_model_states.pt"
+    victim.write_bytes(b"y" * 10)
+    assert locate(run, None)[2] == "global_step2"
+    assert f"skipping damaged checkpoint global_step4: {victim} does not match the xxh3_64 checksum" in caplog.text
+    with pytest.raises(ExportError, match=f"--tag global_step4: {victim} does not match"):
+        locate(run, "global_step4")
