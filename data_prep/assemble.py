@@ -1,6 +1,6 @@
 """Phase 2, in the main process: dedup, validation draw, packing and shard writing, in unit order.
 
-It reads only the spills (several workers' worth: README, Performance), overlapping the workers'
+It reads only the spills (several workers' worth: README, Measured figures), overlapping the workers'
 extraction, and simply restarts from the spills if killed: its output is a pure function of the
 spills.
 """

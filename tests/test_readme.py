@@ -1,6 +1,6 @@
 """Every command in README.md is checked against the real parsers, without running any job.
 
-The README's fenced bash blocks (and the commands of its Performance table) are split into
+The README's fenced bash blocks (and the commands of its Measured figures table) are split into
 commands; each is first started as a reader would type it after `source .venv/bin/activate`
 (tests/readme_shell.py: the program found through the venv's bin, its `--help` run in a fresh
 environment), then recognised by what it starts and checked with the argument parser of the
@@ -46,8 +46,8 @@ def block_commands(block: str) -> list[list[str]]:
 
 
 def performance_commands(text: str) -> list[list[str]]:
-    """The code in the `command` column of the Performance table ('same run' cells have none)."""
-    section = text.split("\n## Performance", 1)[1].split("\n## ", 1)[0]
+    """The code in the `command` column of the Measured figures table."""
+    section = text.split("\n## Measured figures", 1)[1].split("\n## ", 1)[0]
     rows = [line.split("|") for line in section.splitlines() if line.startswith("| ")]
     return [shlex.split(code) for cells in rows[1:] for code in re.findall(r"`([^`]+)`", cells[2])]
 
