@@ -48,15 +48,16 @@ class EvalSet:
 
     def matches(self, grams: np.ndarray) -> np.ndarray | None:
         """Per N-gram hash: the index of its evaluation file, or -1; None if no hash matches."""
-        present = self.table[grams >> np.uint64(64 - self.bits)]
-        if not present.any():
+        maybe = np.flatnonzero(self.table[grams >> np.uint64(64 - self.bits)])
+        if not len(maybe):
+            return None
+        # A long document meets a few of the table's false positives: settle them before allocating.
+        where = np.searchsorted(self.hashes, grams[maybe]).clip(max=len(self.hashes) - 1)
+        hit = self.hashes[where] == grams[maybe]
+        if not hit.any():
             return None
         result = np.full(len(grams), -1, np.int64)
-        maybe = np.flatnonzero(present)
-        if len(maybe):
-            where = np.searchsorted(self.hashes, grams[maybe]).clip(max=len(self.hashes) - 1)
-            hit = self.hashes[where] == grams[maybe]
-            result[maybe[hit]] = self.origin[where[hit]]
+        result[maybe[hit]] = self.origin[where[hit]]
         return result
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 
 from data_prep.clean import hangul_ratio
 from data_prep.repetition import duplicate_lines, repeated_word_share, squeeze_runs, word_ngrams
@@ -121,8 +122,14 @@ def _multiline(text: str, keep) -> bool:
     """`keep(lines)` for a document of two or more non-empty lines; a one-line document passes."""
     if "\n" not in text:
         return True
-    lines = [line for line in text.split("\n") if line]
+    lines = _lines(text)
     return len(lines) < 2 or keep(lines)
+
+
+@lru_cache(maxsize=1)
+def _lines(text: str) -> list[str]:
+    """The non-empty lines, split once for the line filters that look at one document in turn."""
+    return [line for line in text.split("\n") if line]
 
 
 def _little_latin_junk(text: str, limit: float) -> bool:

@@ -11,7 +11,7 @@ combined from those in NumPy, instead of joining n-gram strings in Python for ev
 """
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -56,12 +56,18 @@ def _is_hangul(char: str) -> bool:
 
 def _occurrences(values: np.ndarray) -> np.ndarray:
     """How often each of `values` occurs among them (one sort; a fast exit when all differ)."""
-    if len(values) < 2 or not (np.diff(np.sort(values)) == 0).any():
+    if len(values) < 2:
         return np.ones(len(values), np.int64)
     order = np.argsort(values)
-    starts = np.flatnonzero(np.concatenate(([True], values[order][1:] != values[order][:-1])))
+    ordered = values[order]
+    new = np.empty(len(values), bool)
+    new[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
+    if new.all():
+        return np.ones(len(values), np.int64)
+    sizes = np.diff(np.append(np.flatnonzero(new), len(values)))
     counts = np.empty(len(values), np.int64)
-    counts[order] = np.repeat(np.diff(np.append(starts, len(values))), np.diff(np.append(starts, len(values))))
+    counts[order] = np.repeat(sizes, sizes)
     return counts
 
 
@@ -139,10 +145,15 @@ class WordNgrams:
         repeated = self.bigram_counts > 1
         if not repeated.any():
             return
-        # chain[i]: how many repeated bigrams follow one another from word i on.
-        breaks = np.append(np.flatnonzero(~repeated), len(repeated))
-        self.chain = breaks[np.searchsorted(breaks, np.arange(len(repeated)))] - np.arange(len(repeated))
-        self.longest = int(self.chain.max())
+        # The longest run of repeated bigrams; `chain` (per position) only when an n-gram needs it.
+        self.breaks = np.flatnonzero(np.concatenate(([True], ~repeated, [True])))
+        self.longest = int(np.diff(self.breaks).max()) - 1
+
+    @cached_property
+    def chain(self) -> np.ndarray:
+        """chain[i]: how many repeated bigrams follow one another from word i on."""
+        positions = np.arange(len(self.bigram_counts))
+        return self.breaks[np.searchsorted(self.breaks, positions + 1)] - 1 - positions
 
     def _candidates(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """(start positions, hashes) of the n-grams that may occur more than once."""
@@ -159,12 +170,12 @@ class WordNgrams:
         of equally frequent ones the longest counts, so the result does not depend on hash order."""
         if n - 1 > self.longest:
             return 0.0
-        starts, combined = self._candidates(n)
-        if n == 2:  # counted already
+        if n == 2:  # counted already: the candidates are the repeated bigrams
+            starts = np.flatnonzero(self.bigram_counts > 1)
             per_start = self.bigram_counts[starts]
         else:
-            _, inverse, counts = np.unique(combined, return_inverse=True, return_counts=True)
-            per_start = counts[inverse]
+            starts, combined = self._candidates(n)
+            per_start = _occurrences(combined)
         top = int(per_start.max())
         if top < 2:
             return 0.0

@@ -75,6 +75,23 @@ def test_ngram_fractions_match_loop_references(text, n):
     assert repeated_word_share(text) >= ref_duplicate_fraction(words, n, size) - 1e-12
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 6), max_size=400))
+def test_repeated_bigram_runs_match_a_loop(codes):
+    """The per-position run of repeated bigrams and the longest run (what picks each n's candidates)
+    against a loop over the bigrams, in the NumPy path (texts of 2000 bytes or more)."""
+    words = [b"w%d" % c for c in codes] + [b"x%d" % i for i in range(700)]
+    stats = WordNgrams(b" ".join(words).decode())
+    bigrams = Counter(zip(words, words[1:]))
+    repeated = [bigrams[pair] > 1 for pair in zip(words, words[1:])]
+    chain = [next((j - i for j in range(i, len(repeated)) if not repeated[j]), len(repeated) - i)
+             for i in range(len(repeated))]
+    assert stats.longest == max(chain, default=0)
+    assert stats.bigram_counts.tolist() == [bigrams[pair] for pair in zip(words, words[1:])]
+    if stats.longest:
+        assert stats.chain.tolist() == chain
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet="가a1./:= \n", max_size=120), st.sampled_from([0.2, 0.5]))
 def test_latin_junk_shortcut_matches_the_regex(text, limit):
