@@ -44,9 +44,11 @@ def merge_near(out: Path, parts: list[Path], manifests: list[dict], command: lis
     first = manifests[0]
     options = first["options"]
     pack = PackOptions(first["chunk_bytes"], first["cut_window"], first["separator"].encode("utf-8"),
-                       options["val_fraction"], options["val_docs"], options["shard_rows"])
+                       options["val_fraction"], options["val_docs"], options["shard_rows"],
+                       options.get("min_val_docs", 0))
     near_drop, stats = near_duplicates(units, metas, work)
-    threshold = validation_threshold(pack, lambda: kept_hashes(units, work, near_drop))
+    # the whole job's input size, as one machine running it would see it
+    threshold = validation_threshold(pack, lambda: kept_hashes(units, work, near_drop), sum(u.size for u in units))
     shards, assembled = assemble(units, work, work / "stage", pack, threshold, near_drop)
     ordered = [metas[u.index] for u in units]
     sources = source_counts(ordered, assembled)

@@ -45,9 +45,11 @@ def result_dir(workdir: Path) -> Path:
     return workdir / "near"
 
 
-def cluster(key_files: Sequence[Path], doc_counts: Sequence[int], workdir: Path) -> tuple[np.ndarray, dict]:
-    """(drop flags as a read-only memmap over all documents in input order, cluster statistics).
-    Reuses a finished result in `workdir/near`; otherwise computes and publishes it."""
+def cluster(key_files: Sequence[Path], doc_counts: Sequence[int], workdir: Path,
+            groups: Sequence[str] | None = None) -> tuple[np.ndarray, dict]:
+    """(drop flags as a read-only memmap over all documents in input order, cluster statistics, also
+    per group of units (`groups`, one name per unit: the sources; a cluster counts for the group of
+    its kept document, a removed document for its own). Reuses a finished result in `workdir/near`; otherwise computes and publishes it."""
     out = result_dir(workdir)
     done = out / "stats.json"
     if done.exists():
@@ -70,7 +72,7 @@ def cluster(key_files: Sequence[Path], doc_counts: Sequence[int], workdir: Path)
             _union(parent, lo, hi)
     tmp = temp_path(out / "drop.npy")
     drop = np.lib.format.open_memmap(tmp, "w+", np.bool_, (total,))
-    sizes = _resolve(parent, drop, out / "sizes.npy")
+    sizes = _resolve(parent, drop, out / "sizes.npy", offsets, groups or [""] * len(doc_counts))
     drop.flush()
     del drop
     tmp.replace(out / "drop.npy")
@@ -129,11 +131,11 @@ def _union(parent: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
         a, b = lo, hi
 
 
-def _resolve(parent: np.ndarray, drop: np.ndarray, scratch: Path) -> dict:
+def _resolve(parent: np.ndarray, drop: np.ndarray, scratch: Path, offsets: np.ndarray, groups: Sequence[str]) -> dict:
     """Point every document at its root, in blocks in index order (a root is never above its
-    members, so earlier blocks are final); set drop for every non-root; return cluster sizes."""
+    members, so earlier blocks are final); set drop for every non-root; return cluster statistics,
+    overall and per group of units."""
     total = len(drop)
-    removed = 0
     size_of_root = np.lib.format.open_memmap(scratch, "w+", np.int32, (max(total, 1),))
     for start in range(0, total, _RESOLVE_BLOCK):
         end = min(start + _RESOLVE_BLOCK, total)
@@ -146,21 +148,34 @@ def _resolve(parent: np.ndarray, drop: np.ndarray, scratch: Path) -> dict:
         parent[start:end] = roots
         members = roots != np.arange(start, end)
         drop[start:end] = members
-        removed += int(members.sum())
         np.add.at(size_of_root, roots[members], 1)
-    histogram = dict.fromkeys([_bucket_name(i) for i in range(len(_SIZE_BUCKETS) + 1)], 0)
-    clusters = largest = 0
-    for start in range(0, total, _RESOLVE_BLOCK):
-        sizes = np.asarray(size_of_root[start:start + _RESOLVE_BLOCK])
-        sizes = sizes[sizes > 0] + 1  # the kept document counts too
-        clusters += len(sizes)
-        largest = max(largest, int(sizes.max(initial=0)))
-        for i, count in enumerate(np.bincount(np.searchsorted(_SIZE_BUCKETS, sizes), minlength=len(_SIZE_BUCKETS) + 1)):
-            histogram[_bucket_name(i)] += int(count)
+    per_group: dict[str, dict] = {}
+    for group, a, b in zip(groups, offsets[:-1].tolist(), offsets[1:].tolist()):
+        sizes = np.asarray(size_of_root[a:b])
+        found = _summary(sizes[sizes > 0] + 1, int(np.count_nonzero(drop[a:b])))  # the kept document counts too
+        per_group[group] = _merge(per_group[group], found) if group in per_group else found
     del size_of_root
     scratch.unlink()
-    return {"clusters": clusters, "docs_removed": removed, "largest_cluster": largest,
-            "cluster_sizes": {k: v for k, v in histogram.items() if v}}
+    overall = _summary(np.zeros(0, np.int64), 0)
+    for found in per_group.values():
+        overall = _merge(overall, found)
+    if len(per_group) > 1:
+        overall["sources"] = dict(sorted(per_group.items()))
+    return overall
+
+
+def _summary(sizes: np.ndarray, removed: int) -> dict:
+    counts = np.bincount(np.searchsorted(_SIZE_BUCKETS, sizes), minlength=len(_SIZE_BUCKETS) + 1)
+    return {"clusters": len(sizes), "docs_removed": removed, "largest_cluster": int(sizes.max(initial=0)),
+            "cluster_sizes": {_bucket_name(i): int(c) for i, c in enumerate(counts) if c}}
+
+
+def _merge(a: dict, b: dict) -> dict:
+    names = [_bucket_name(i) for i in range(len(_SIZE_BUCKETS) + 1)]
+    both = {k: a["cluster_sizes"].get(k, 0) + b["cluster_sizes"].get(k, 0) for k in names}
+    return {"clusters": a["clusters"] + b["clusters"], "docs_removed": a["docs_removed"] + b["docs_removed"],
+            "largest_cluster": max(a["largest_cluster"], b["largest_cluster"]),
+            "cluster_sizes": {k: v for k, v in both.items() if v}}
 
 
 def _bucket_name(i: int) -> str:
@@ -175,7 +190,7 @@ def near_duplicates(units: Sequence[Unit], metas: Mapping[int, dict], workdir: P
     """Cluster the extracted units of one run: (unit index -> drop flags of its documents, statistics)."""
     counts = [metas[u.index]["docs_clean"] for u in units]
     start = time.perf_counter()
-    drop, stats = cluster([lsh_path(workdir, u.index) for u in units], counts, workdir)
+    drop, stats = cluster([lsh_path(workdir, u.index) for u in units], counts, workdir, [u.source for u in units])
     seconds = max(time.perf_counter() - start, 1e-9)
     megabytes = sum(metas[u.index]["clean_bytes"] for u in units) / 1e6
     log.info("near-dedup: %d of %d documents in %d clusters; clustering %.2f s (%.0f MB/s, %.0f docs/s)",

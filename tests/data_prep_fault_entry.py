@@ -51,8 +51,8 @@ def dying_union(parent, a, b) -> None:
     _union(parent, a, b)
 
 
-def dying_resolve(parent, drop, scratch):
-    result = _resolve(parent, drop, scratch)
+def dying_resolve(parent, drop, *rest):
+    result = _resolve(parent, drop, *rest)
     drop.flush()
     _die()
     return result

@@ -167,6 +167,11 @@ def test_near_dedup_end_to_end_counts_and_worker_independence(sources, reference
     assert removed["b"] > 20  # includes the reposts of a's documents: dedup spans sources
     assert 0 < exact < near["docs_removed"]  # respacing alone makes exact copies (cleaning squeezes spaces)
     assert sum(removed.values()) + exact == near["docs_removed"]  # exact copies are in the clusters too
+    per_source = near["sources"]
+    assert sum(s["clusters"] for s in per_source.values()) == near["clusters"]
+    assert {name: s["docs_removed"] for name, s in per_source.items()} == \
+        {name: removed[name] + m["sources"][name]["dropped"].get("duplicate", 0) for name in removed}
+    assert max(s["largest_cluster"] for s in per_source.values()) == near["largest_cluster"]
     for s in m["sources"].values():
         assert s["docs_read"] == s["docs_kept"] + sum(s["dropped"].values())
     out = tmp_path / "w2"
