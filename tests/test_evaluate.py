@@ -10,7 +10,7 @@ import pytest
 from klue_fixtures import tiny_model_dir, write_klue
 from pretrain.config import RUN_CONFIG_FILE
 from pretrain.evaluate.cli import main
-from pretrain.evaluate.report import RESULTS_JSON, RESULTS_TABLE
+from pretrain.evaluate.report import PREDICTIONS, RESULTS_JSON, RESULTS_TABLE
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = ["--epochs", "0", "--max-eval-examples", "6", "--max-target-bytes", "4"]
@@ -61,6 +61,9 @@ def test_several_models_and_tasks_side_by_side(model, klue, tmp_path, capsys):
     header = (out / RESULTS_TABLE).read_text().splitlines()[0]
     assert header == "| model | ynat macro F1 | sts Pearson r | sts F1 | mrc EM | mrc ROUGE-W |"
     assert capsys.readouterr().out.count(other) == 4  # one score row, three count rows
+    rows = [json.loads(line) for line in (out / PREDICTIONS).read_text().splitlines()]
+    assert len(rows) == 2 * 3 * 6 and rows[0]["model"] == model and rows[0]["task"] == "ynat"
+    assert rows[-2]["guid"] == "klue-mrc-v1_train_00004" and rows[-2]["target"] == ""  # unanswerable
 
 
 def test_long_inputs_are_cut_and_counted(model, klue, tmp_path):
@@ -109,3 +112,28 @@ def test_hub_dataset_offline_is_one_line_and_the_module_runs(model, tmp_path):
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1, done.stderr
     assert lines[0].startswith("evaluate error: hub dataset klue/ynat could not be loaded")
+
+
+def test_a_run_directory_is_read_as_export_reads_it(model, klue, tmp_path, monkeypatch):
+    import pretrain.export
+    from pretrain.checkpoint import MARKER
+    from pretrain.modeling import GBSWT5ForConditionalGeneration
+
+    run = tmp_path / "run"
+    for step in (2, 4):  # two complete checkpoints: the newest is the one evaluated
+        tag = run / "checkpoints" / f"global_step{step}"
+        tag.mkdir(parents=True)
+        (tag / "mp_rank_00_model_states.pt").write_bytes(b"x" * 10)
+        (tag / MARKER).write_text(json.dumps({"step": step, "files": {"mp_rank_00_model_states.pt": 10}}))
+    (run / "model_config.json").write_text("{}")
+    (run / RUN_CONFIG_FILE).write_text("{}")
+    read = []
+
+    def consolidated(run_dir, ckpt_dir, tag):  # DeepSpeed's consolidation is tested with export
+        read.append((run_dir, tag))
+        return GBSWT5ForConditionalGeneration.from_pretrained(model)
+
+    monkeypatch.setattr(pretrain.export, "consolidated_model", consolidated)
+    assert main([str(run), "--task", "ynat", "--data", str(klue), "--output_dir", str(tmp_path / "o"), *QUICK]) == 0
+    assert read == [(run.resolve(), "global_step4")]
+    assert json.loads((tmp_path / "o" / RESULTS_JSON).read_text())["results"][str(run)]["ynat"]["examples"] == 6

@@ -85,3 +85,25 @@ def test_freeze_gbst_freezes_exactly_the_cards_gbst_parameters():
     frozen = {name for name, p in model.named_parameters(remove_duplicate=False) if not p.requires_grad}
     assert frozen == CARD_GBST_FROZEN
     assert model.encoder.embed_tokens.embeds.weight.requires_grad and model.shared.weight.requires_grad
+
+
+def test_hub_rows_of_ynat_and_mrc(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    from pretrain.evaluate.tasks import YNAT_LABELS
+
+    ynat = datasets.Dataset.from_dict(
+        {"guid": ["y0"], "title": ["삼성 신제품"], "label": [0], "url": ["u"], "date": ["d"]},
+        features=datasets.Features({"guid": datasets.Value("string"), "title": datasets.Value("string"),
+                                    "label": datasets.ClassLabel(names=list(YNAT_LABELS)),
+                                    "url": datasets.Value("string"), "date": datasets.Value("string")}))
+    mrc = datasets.Dataset.from_dict({
+        "title": ["t", "t"], "context": ["서울은 수도다.", "서울은 수도다."], "news_category": ["x", "x"],
+        "source": ["s", "s"], "guid": ["m0", "m1"], "is_impossible": [False, True], "question_type": [1, 1],
+        "question": ["수도는?", "인구는?"],
+        "answers": [{"answer_start": [0, 0], "text": ["서울", "서울은"]}, {"answer_start": [], "text": []}]})
+    datasets.DatasetDict({"validation": ynat}).save_to_disk(str(tmp_path / "ynat"))
+    datasets.DatasetDict({"validation": mrc}).save_to_disk(str(tmp_path / "mrc"))
+    assert load_split(str(tmp_path), TASKS["ynat"], "dev")[0].target == "IT과학"
+    first, impossible = load_split(str(tmp_path), TASKS["mrc"], "dev")
+    assert first.gold == ["서울", "서울은"] and first.target == "서울" and first.source == "mrc question: 수도는? context: 서울은 수도다."
+    assert impossible.gold == [""]

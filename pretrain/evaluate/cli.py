@@ -115,7 +115,8 @@ class _Log:
 
 
 def _run_task(base: torch.nn.Module, model_name: str, name: str, split: tuple[list[Example], list[Example]],
-              args: argparse.Namespace, device: torch.device, bf16: bool, log: _Log) -> dict:
+              args: argparse.Namespace, device: torch.device, bf16: bool, log: _Log) -> tuple[dict, list[dict]]:
+    """(the scores of `model_name` fine-tuned on task `name`, its predictions)."""
     task = TASKS[name]
     train, dev = split
     max_input = args.max_input_bytes or task.max_input_bytes
@@ -141,7 +142,9 @@ def _run_task(base: torch.nn.Module, model_name: str, name: str, split: tuple[li
             LOG.warning("%s %s: %d %s inputs longer than --max-input-bytes %d were cut", model_name, name, count,
                         split_name, max_input)
     log({k: v for k, v in result.items() if isinstance(v, (int, float))}, kind=f"eval_{name}", model=model_name, task=name)
-    return result
+    rows = [{"model": model_name, "task": name, "guid": e.guid, "prediction": p, "target": e.target}
+            for e, p in zip(dev, predictions)]
+    return result, rows
 
 
 def evaluate(args: argparse.Namespace) -> Path:
@@ -160,15 +163,19 @@ def evaluate(args: argparse.Namespace) -> Path:
                            protocol, enabled=True, run_name=f"eval-{time.strftime('%Y%m%d-%H%M%S')}")
     log = _Log(logger)
     results: dict[str, dict[str, dict]] = {}
+    predictions: list[dict] = []
     try:
         for index, name in enumerate(args.models):
             key = name if name not in results else f"{name} ({index + 1})"
             base = load_model(name)
-            results[key] = {task: _run_task(base, key, task, data[task], args, device, bf16, log) for task in tasks}
+            results[key] = {}
+            for task in tasks:
+                results[key][task], rows = _run_task(base, key, task, data[task], args, device, bf16, log)
+                predictions += rows
             del base
     finally:
         logger.close()
-    write_results(args.output_dir, results, tasks, {t: TASKS[t].metrics for t in tasks}, protocol)
+    write_results(args.output_dir, results, tasks, {t: TASKS[t].metrics for t in tasks}, protocol, predictions)
     return args.output_dir / RESULTS_TABLE
 
 

@@ -1,12 +1,15 @@
-"""The evaluation's outputs: results.json and results.md (one row per model, side by side)."""
+"""The evaluation's outputs: results.json, results.md (one row per model, side by side) and
+predictions.jsonl (every generated answer beside its target, to look at the errors)."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from data_prep.atomic import write_bytes, write_json
 
 RESULTS_JSON = "results.json"
 RESULTS_TABLE = "results.md"
+PREDICTIONS = "predictions.jsonl"
 METRIC_NAMES = {"macro_f1": "macro F1", "accuracy": "accuracy", "pearson": "Pearson r", "f1": "F1",
                 "exact_match": "EM", "rouge_w": "ROUGE-W"}
 COUNTS = ("examples", "invalid_predictions", "truncated_inputs")
@@ -28,7 +31,9 @@ def markdown_table(results: dict[str, dict[str, dict]], tasks: list[str], metric
 
 
 def write_results(out: Path, results: dict[str, dict[str, dict]], tasks: list[str],
-                  metrics: dict[str, tuple[str, ...]], protocol: dict) -> None:
+                  metrics: dict[str, tuple[str, ...]], protocol: dict, predictions: list[dict]) -> None:
     out.mkdir(parents=True, exist_ok=True)
+    lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in predictions)
+    write_bytes(out / PREDICTIONS, lines.encode("utf-8"))
     write_json(out / RESULTS_JSON, {"protocol": protocol, "results": results})
     write_bytes(out / RESULTS_TABLE, markdown_table(results, tasks, metrics).encode("utf-8"))
