@@ -199,11 +199,15 @@ def prune(ckpt_dir: Path, step: int, keep_last: int) -> None:
             shutil.rmtree(ckpt_dir / tag, ignore_errors=True)
 
 
-def _all_reduce_flag(flag: bool, op: dist.ReduceOp) -> bool:
+def _all_reduce_int(number: int, op: dist.ReduceOp) -> int:
     # on the accelerator: NCCL reduces device tensors only
-    value = torch.tensor([1 if flag else 0], dtype=torch.int64, device=get_accelerator().current_device_name())
+    value = torch.tensor([number], dtype=torch.int64, device=get_accelerator().current_device_name())
     dist.all_reduce(value, op=op)
-    return bool(value.item())
+    return int(value.item())
+
+
+def _all_reduce_flag(flag: bool, op: dist.ReduceOp) -> bool:
+    return bool(_all_reduce_int(1 if flag else 0, op))
 
 
 def _agreed(flag: bool) -> bool:
@@ -270,3 +274,17 @@ def load_latest(engine: Any, ckpt_dir: Path, *, verify_checksums: bool = True) -
             return client_state
         LOG.warning("checkpoint %s could not be loaded; falling back to the previous one", tag)
     return None
+
+
+def finished_step(ckpt_dir: Path, config_hash: str, end: int) -> int | None:
+    """The step of the newest complete checkpoint if it was written with `config_hash` at step
+    `end` or later on every rank (collective), else None: then a rerun has nothing to do."""
+    step = -1
+    for tag_step, tag in list_tags(ckpt_dir):
+        if damage(ckpt_dir, tag) is None:
+            marker = json.loads((ckpt_dir / tag / MARKER).read_text(encoding="utf-8"))
+            if tag_step >= end and marker.get("config_hash") == config_hash:
+                step = tag_step
+            break
+    agreed = _all_reduce_int(step, dist.ReduceOp.MIN)
+    return agreed if agreed >= 0 else None

@@ -17,6 +17,7 @@ from pretrain.config import LoggingSettings
 
 LOG = logging.getLogger(__name__)
 METRICS_FILE = "metrics.jsonl"
+NOT_CURVES = ("eta_s",)  # in the file and on the console, but no curve for wandb/TensorBoard
 LOSS_CURVE_FILE = "loss_curve.png"
 
 
@@ -30,8 +31,10 @@ def _wandb_has_credentials() -> bool:
 
 
 class MetricsLogger:
-    def __init__(self, run_dir: Path, settings: LoggingSettings, config: dict, *, enabled: bool, run_name: str):
+    def __init__(self, run_dir: Path, settings: LoggingSettings, config: dict, *, enabled: bool, run_name: str,
+                 max_steps: int | None = None):
         self.enabled = enabled
+        self.max_steps = max_steps
         self.path = run_dir / METRICS_FILE
         self._wandb = None
         self._tb = None
@@ -63,9 +66,8 @@ class MetricsLogger:
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
             handle.flush()
-        numbers = {k: v for k, v in record.items() if isinstance(v, (int, float)) and k != "step"}
-        LOG.info("step %d %s: %s", record["step"], record.get("kind", ""),
-                 "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in numbers.items()))
+        LOG.info("%s", format_record(record, self.max_steps))
+        numbers = {k: v for k, v in _numbers(record).items() if k not in NOT_CURVES}
         prefixed = {f"{record.get('kind', 'train')}/{k}": v for k, v in numbers.items()}
         if self._wandb is not None:
             self._wandb.log(prefixed, step=record["step"])
@@ -78,6 +80,35 @@ class MetricsLogger:
             self._wandb.finish()
         if self._tb is not None:
             self._tb.close()
+
+
+def _numbers(record: dict[str, Any]) -> dict[str, int | float]:
+    return {k: v for k, v in record.items() if isinstance(v, (int, float)) and k != "step"}
+
+
+def format_duration(seconds: float) -> str:
+    """3h05m, 4m07s, 12s."""
+    seconds = round(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def format_record(record: dict[str, Any], max_steps: int | None = None) -> str:
+    """The console line of a record: `step N/max_steps kind: name value ...`, MFU in percent,
+    the time left as a duration."""
+    step = f"{record['step']}/{max_steps}" if max_steps else f"{record['step']}"
+    parts = []
+    for key, value in _numbers(record).items():
+        if key == "mfu":
+            parts.append(f"mfu {100 * value:.1f}%")
+        elif key == "eta_s":
+            parts.append(f"eta {format_duration(value)}")
+        else:
+            parts.append(f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}")
+    return f"step {step} {record.get('kind', '')}: " + "  ".join(parts)
 
 
 def read_metrics(path: Path) -> list[dict]:

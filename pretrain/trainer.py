@@ -7,30 +7,27 @@ left waiting in a collective.
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
-import resource
 import signal
-import time
 from pathlib import Path
 from typing import Any
 
 import deepspeed
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 
 from data_prep.atomic import write_json
 from pretrain import checkpoint
 from pretrain.checkpoint import ResumeError
-from pretrain.collator import SpanCorruptionCollator
+from pretrain.collator import LABEL_PAD
 from pretrain.config import RUN_CONFIG_FILE, ShardInfo, TrainConfig, config_hash, resume_refusal, write_fingerprint
-from pretrain.data import ShardStream, validation_batches
-from pretrain.flops import device_peak_tflops, training_flops_per_example
-from pretrain.metrics import LOSS_CURVE_FILE, MetricsLogger, plot_loss_curve
-from pretrain.model_setup import MODEL_CONFIG_FILE, build_model, save_model_config
-from pretrain.modeling import GBSWT5ForConditionalGeneration, span_loss
-from pretrain.optim import build_optimizer, build_scheduler
+from pretrain.flops import training_flops_per_example
+from pretrain.metrics import LOSS_CURVE_FILE, plot_loss_curve
+from pretrain.mixture import describe_mixture
+from pretrain.modeling import span_loss
+from pretrain.throughput import Progress, Window, peak_memory
+from pretrain.train_setup import (build_data, build_engine, build_metrics, device_name, model_for_run,
+                                  parameter_counts, peak_flops)
 
 LOG = logging.getLogger(__name__)
 EXIT_NONFINITE = 3
@@ -40,25 +37,8 @@ class NonFiniteLossError(RuntimeError):
     """Too many consecutive non-finite losses; a checkpoint of the last good step was written."""
 
 
-@dataclasses.dataclass
-class _Window:
-    """Sums over the micro-batches since the last log line."""
-
-    loss: float = 0.0
-    micro_batches: int = 0
-    examples: int = 0
-    input_ids: int = 0
-    tokens: int = 0
-    lr: float = 0.0  # the learning rate the last optimizer step used
-    started: float = dataclasses.field(default_factory=lambda: time.perf_counter())  # late-bound: tests fake the clock
-
-
 def seed_everything(seed: int) -> None:
     deepspeed.runtime.utils.set_random_seed(seed)
-
-
-def _numel(param: torch.nn.Parameter) -> int:
-    return getattr(param, "ds_numel", param.numel())  # ZeRO-3 leaves a partitioned placeholder
 
 
 def _model_inputs(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
@@ -68,90 +48,44 @@ def _model_inputs(batch: dict[str, torch.Tensor], device: torch.device) -> dict[
 
 class Trainer:
     def __init__(self, config: TrainConfig, shards: ShardInfo) -> None:
-        self.config = config
-        self.run = run = config.run
-        self.shards = shards
+        self.config, self.run, self.shards = config, config.run, shards
         self.rank, self.world = dist.get_rank(), dist.get_world_size()
-        self.run_dir = Path(run.output_dir)
+        self.run_dir = Path(self.run.output_dir)
         self.ckpt_dir = self.run_dir / checkpoint.CHECKPOINT_DIR
         self.hash = config_hash(config)
-        self.stop_requested = False
-        self._signals_seen = 0
-        resuming = checkpoint.resumable(self.ckpt_dir)
-        if not resuming and checkpoint.list_tags(self.ckpt_dir):
-            LOG.warning("%s holds no complete checkpoint (a save was interrupted); starting the run afresh",
-                        self.ckpt_dir)
-        seed_everything(run.seed)
-        model = build_model(run.model, self.run_dir, resuming=resuming)
-        # A resumed run that lacks the file (deleted, or older than it) gets it too: export needs it.
-        if self.rank == 0 and (not resuming or not (self.run_dir / MODEL_CONFIG_FILE).exists()):
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            save_model_config(model, self.run_dir / MODEL_CONFIG_FILE)
-        self.is_gbswt5 = isinstance(model, GBSWT5ForConditionalGeneration)
-        ds_config = self._deepspeed_config()
-        partitioned = ds_config.get("bf16", {}).get("enabled", False) or ds_config["zero_optimization"]["stage"] > 0
-        optimizer = build_optimizer(model.parameters(), run.optimizer, partitioned=partitioned)
-        scheduler = build_scheduler(optimizer, run.schedule, run.max_steps)
-        self.engine, _, _, _ = deepspeed.initialize(
-            model=model, optimizer=optimizer, lr_scheduler=scheduler, config=ds_config,
-        )
-        self.model_config = model.config
+        self.stop_requested, self._signals_seen = False, 0
+        self.finished_at = checkpoint.finished_step(self.ckpt_dir, self.hash, self.end)
+        if self.finished_at is not None:
+            return  # nothing to build: train() only says so
+        resuming = self._resuming()
+        seed_everything(self.run.seed)
+        model = model_for_run(config, self.run_dir, resuming=resuming, rank=self.rank)
+        self.engine = build_engine(model, config)
         self.micro_batch = self.engine.train_micro_batch_size_per_gpu()
-
-        collator = SpanCorruptionCollator(
-            noise_density=run.data.noise_density, mean_noise_span_length=run.data.mean_noise_span_length,
-            seed=run.seed, allow_sentinel_collisions=run.data.allow_sentinel_collisions,
-            pad_inputs_to=shards.inputs_length, pad_targets_to=shards.targets_length,
-        )
-        self.stream = ShardStream(
-            run.data.train, batch_size=self.micro_batch, collator=collator, split="train", seed=run.seed,
-            rank=self.rank, world_size=self.world, weights=run.data.weights,
-            temperature_alpha=run.data.temperature_alpha, num_workers=run.data.num_workers,
-        )
-        self.val_batches = validation_batches(
-            run.data.train, batch_size=self.micro_batch, collator=collator, rank=self.rank, world_size=self.world,
-            max_batches=run.eval.batches,
-        ) if run.eval.batches else []
-        if run.eval.batches and not self.val_batches:
-            LOG.warning("the validation splits of run.data.train hold fewer rows than ranks; evaluation is off")
+        self.stream, self.val_batches = build_data(config, shards, self.micro_batch, self.rank, self.world)
         if resuming:
             self._resume()
         if self.rank == 0:  # after the resume checks, so a refused resume keeps the original
             write_json(self.run_dir / RUN_CONFIG_FILE, config.to_json_dict())
             write_fingerprint(self.run_dir, config)
-        self.flops_per_example = training_flops_per_example(
-            self.model_config, shards.inputs_length, shards.targets_length)
-        self.peak_flops = self._peak_flops()
-        self.metrics = MetricsLogger(
-            self.run_dir, run.logging, config.to_json_dict(), enabled=self.rank == 0,
-            run_name=f"{self.run_dir.name}-{self.hash}",
-        )
-        LOG.info(
-            "%s: %s parameters (%s trainable), %d ranks x micro batch %d x %d accumulation, inputs %d / targets %d "
-            "ids, %.3g training FLOPs per example, config hash %s",
-            type(model).__name__, f"{sum(_numel(p) for p in model.parameters()):,}",
-            f"{sum(_numel(p) for p in model.parameters() if p.requires_grad):,}", self.world, self.micro_batch,
-            self.engine.gradient_accumulation_steps(), shards.inputs_length, shards.targets_length,
-            self.flops_per_example, self.hash,
-        )
+        self.flops_per_example = training_flops_per_example(model.config, shards.inputs_length, shards.targets_length)
+        self.peak_flops = peak_flops(config)
+        self.metrics = build_metrics(config, self.run_dir, f"{self.run_dir.name}-{self.hash}", self.rank)
+        self._log_setup(model)
+
+    @property
+    def end(self) -> int:
+        """The step this invocation stops at."""
+        return min(self.run.max_steps, self.run.stop_at_step or self.run.max_steps)
 
     # -- setup ---------------------------------------------------------------------------------
 
-    def _deepspeed_config(self) -> dict:
-        ds = dict(self.config.deepspeed)
-        ds.setdefault("zero_optimization", {"stage": 0})
-        ds.setdefault("steps_per_print", 10**9)  # our own logging replaces DeepSpeed's
-        if self.run.optimizer.type != "adamw":
-            ds["zero_allow_untested_optimizer"] = True  # a client optimizer DeepSpeed has no test for
-        return ds
-
-    def _peak_flops(self) -> float | None:
-        if self.run.logging.peak_tflops is not None:
-            return self.run.logging.peak_tflops * 1e12
-        if torch.cuda.is_available():
-            peak = device_peak_tflops(torch.cuda.get_device_name())
-            return None if peak is None else peak * 1e12
-        return None
+    def _resuming(self) -> bool:
+        resuming = checkpoint.resumable(self.ckpt_dir)
+        if not resuming and checkpoint.list_tags(self.ckpt_dir):
+            LOG.warning("%s holds no complete checkpoint (a save was interrupted); starting the run afresh",
+                        self.ckpt_dir)
+        return resuming
 
     def _resume(self) -> None:
         state = checkpoint.load_latest(self.engine, self.ckpt_dir, verify_checksums=self.run.checkpoint.checksums)
@@ -172,17 +106,31 @@ class Trainer:
         checkpoint.set_rng_state(mine["rng"])
         LOG.info("resumed from step %d of %s", self.engine.global_steps, self.ckpt_dir)
 
+    def _log_setup(self, model: torch.nn.Module) -> None:
+        total, trainable = parameter_counts(model)
+        LOG.info(
+            "%s: %s parameters (%s trainable), %d ranks x micro batch %d x %d accumulation, inputs %d / targets %d "
+            "ids, %.3g training FLOPs per example, config hash %s",
+            type(model).__name__, f"{total:,}", f"{trainable:,}", self.world, self.micro_batch,
+            self.engine.gradient_accumulation_steps(), self.shards.inputs_length, self.shards.targets_length,
+            self.flops_per_example, self.hash,
+        )
+        data = self.run.data
+        for line in describe_mixture(data.train, self.stream.rows, self.stream.counts, data.weights,
+                                     data.temperature_alpha):
+            LOG.info("%s", line)
+        if self.peak_flops is None:
+            LOG.info("MFU is not logged: the bf16 peak of %s is not known; set it with "
+                     "--set logging.peak_tflops=TFLOPS (one device's dense bf16 peak)", device_name())
+
     # -- one micro-batch -----------------------------------------------------------------------
 
     def forward_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Training loss of one micro-batch (cross entropy + z-loss), in float32."""
-        inputs = _model_inputs(batch, self.engine.device)
-        labels = batch["labels"].to(self.engine.device)
-        if self.is_gbswt5:
-            return self.engine(**inputs, labels=labels).loss.float()
-        # transformers' T5 has no z-loss and computes its loss in the model dtype; use the one
-        # loss definition of this project (GBSWT5's) on its logits instead.
-        return span_loss(self.engine(**inputs).logits, labels, self.run.model.z_loss)
+        return span_loss(self.forward_logits(batch), batch["labels"].to(self.engine.device), self.run.model.z_loss)
+
+    def forward_logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.engine(**_model_inputs(batch, self.engine.device)).logits
 
     def _agree(self, loss: torch.Tensor) -> tuple[float, bool, bool]:
         """(mean loss over ranks, any rank non-finite, any rank asked to stop)."""
@@ -194,19 +142,54 @@ class Trainer:
         dist.all_reduce(flags)
         return flags[0].item() / self.world, flags[1].item() > 0, flags[2].item() > 0
 
+    def micro_step(self, batch: dict[str, torch.Tensor]) -> tuple[bool, bool]:
+        """Train on one micro-batch, or skip it if its loss is non-finite on any rank.
+
+        Returns (an optimizer step ended, a stop was requested on some rank).
+        """
+        loss = self.forward_loss(batch)
+        mean_loss, nonfinite, stop = self._agree(loss)
+        if nonfinite:
+            self._skip_nonfinite()
+            return False, False
+        self.nonfinite_in_row = 0
+        boundary = self.engine.is_gradient_accumulation_boundary()
+        self.window.lr = self.engine.get_lr()[0]
+        self.engine.backward(loss)
+        self.engine.step()
+        self.mid_step = not boundary
+        self.window.add(mean_loss, batch, self.world)
+        return boundary, stop
+
+    def _skip_nonfinite(self) -> None:
+        self.nonfinite_in_row += 1
+        step = self.engine.global_steps
+        LOG.warning("non-finite loss at step %d (%d in a row): batch skipped", step + 1, self.nonfinite_in_row)
+        if self.nonfinite_in_row < self.run.max_nonfinite_in_row:
+            return
+        # Mid-step the accumulated gradients cannot go into a checkpoint, and a data position
+        # saved there would skip their micro-batches: keep the last checkpoint.
+        if not self.mid_step:
+            self.save()
+        saved = "the last checkpoint" if self.mid_step else f"step {step}"
+        raise NonFiniteLossError(
+            f"{self.nonfinite_in_row} non-finite losses in a row at step {step + 1} (run.max_nonfinite_in_row); "
+            f"stopped, a rerun resumes from {saved}. Lower the learning rate or check the data, then rerun to resume"
+        )
+
     # -- evaluation ------------------------------------------------------------------------------
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
-        """Cross entropy per target byte and byte accuracy over the fixed validation batches."""
+        """Cross entropy per target byte (the training loss without z-loss) and byte accuracy
+        over the fixed validation batches."""
         self.engine.eval()
         sums = torch.zeros(3, dtype=torch.float64, device=self.engine.device)  # loss sum, correct, target ids
         for batch in self.val_batches:
-            logits = self.engine(**_model_inputs(batch, self.engine.device)).logits.float()
+            logits = self.forward_logits(batch).float()
             labels = batch["labels"].to(logits.device)
-            kept = labels != -100
-            sums[0] += F.cross_entropy(logits.view(-1, logits.shape[-1]), labels.view(-1), ignore_index=-100,
-                                       reduction="sum")
+            kept = labels != LABEL_PAD
+            sums[0] += span_loss(logits, labels) * kept.sum()
             sums[1] += (logits.argmax(-1)[kept] == labels[kept]).sum()
             sums[2] += kept.sum()
         self.engine.train()
@@ -225,31 +208,30 @@ class Trainer:
         tag = checkpoint.save(self.engine, self.ckpt_dir, step, client_state, self.run.checkpoint)
         LOG.info("saved checkpoint %s", self.ckpt_dir / tag)
 
-    # -- logging ---------------------------------------------------------------------------------
+    # -- the interval actions, at the end of optimizer step `step` -------------------------------
 
-    def _log_train(self, window: _Window) -> None:
-        elapsed = max(time.perf_counter() - window.started, 1e-9)
-        examples_per_s = window.examples / elapsed
+    def maybe_log(self, step: int) -> None:
+        if step % self.run.logging.interval:
+            return
         grad_norm = self.engine.get_global_grad_norm()
-        record = {
-            "step": self.engine.global_steps, "kind": "train",
-            "loss": window.loss / max(window.micro_batches, 1),
-            "lr": window.lr,
+        self.metrics.log({
+            "step": step, "kind": "train",
+            **self.window.rates(self.flops_per_example, self.peak_flops, self.world),
             "grad_norm": float(grad_norm) if grad_norm is not None else None,
-            "examples_per_s": examples_per_s,
-            "input_bytes_per_s": window.input_ids / elapsed,
-            "tokens_per_s": window.tokens / elapsed,
             "epoch": self.stream.epoch,
-        }
-        model_flops = self.flops_per_example * examples_per_s
-        record["model_tflops"] = model_flops / 1e12
-        if self.peak_flops:
-            record["mfu"] = model_flops / (self.peak_flops * self.world)
-        if torch.cuda.is_available():
-            record["peak_mem_gb"] = torch.cuda.max_memory_allocated() / 2**30
-        else:
-            record["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-        self.metrics.log(record)
+            **peak_memory(),
+            "eta_s": self.progress.eta_s(step),
+        })
+        self.window = Window()
+
+    def maybe_eval(self, step: int) -> None:
+        if (step % self.run.eval.interval == 0 or step == self.end) and self.val_batches:
+            self.metrics.log({"step": step, "kind": "eval", **self.evaluate()})
+
+    def maybe_save(self, step: int, stop: bool) -> None:
+        final = step == self.end and self.run.checkpoint.save_final
+        if stop or final or step % self.run.checkpoint.interval == 0:
+            self.save()
 
     # -- signals ---------------------------------------------------------------------------------
 
@@ -265,6 +247,11 @@ class Trainer:
 
     def train(self) -> int:
         """Run to max_steps (or stop_at_step, or a stop signal); return the process exit code."""
+        if self.finished_at is not None:
+            bound = "max_steps" if self.end == self.run.max_steps else "stop_at_step"
+            LOG.info("%s: already at %s (%d; newest checkpoint: step %d), nothing to do", self.run_dir, bound,
+                     self.end, self.finished_at)
+            return 0
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
             return self._train()
@@ -277,60 +264,19 @@ class Trainer:
             self._finish()
 
     def _train(self) -> int:
-        run = self.run
         batches = iter(self.stream)
-        window = _Window()
-        in_row = 0
-        mid_step = False  # micro-batches of an unfinished accumulation have been backpropagated
+        self.window, self.progress = Window(), Progress(self.engine.global_steps, self.end)
+        self.nonfinite_in_row, self.mid_step = 0, False  # mid_step: part of an accumulation is backpropagated
         self.engine.train()
-        end = min(run.max_steps, run.stop_at_step or run.max_steps)
-        while self.engine.global_steps < end:
-            batch = next(batches)
-            loss = self.forward_loss(batch)
-            mean_loss, nonfinite, stop = self._agree(loss)
-            if nonfinite:
-                in_row += 1
-                LOG.warning("non-finite loss at step %d (%d in a row): batch skipped",
-                            self.engine.global_steps + 1, in_row)
-                if in_row >= run.max_nonfinite_in_row:
-                    # Mid-step the accumulated gradients cannot go into a checkpoint, and a data
-                    # position saved there would skip their micro-batches: keep the last checkpoint.
-                    if not mid_step:
-                        self.save()
-                    saved = "the last checkpoint" if mid_step else f"step {self.engine.global_steps}"
-                    raise NonFiniteLossError(
-                        f"{in_row} non-finite losses in a row at step {self.engine.global_steps + 1} "
-                        f"(run.max_nonfinite_in_row); stopped, a rerun resumes from {saved}. "
-                        "Lower the learning rate or check the data, then rerun to resume"
-                    )
-                continue
-            in_row = 0
-            boundary = self.engine.is_gradient_accumulation_boundary()
-            window.lr = self.engine.get_lr()[0]
-            self.engine.backward(loss)
-            self.engine.step()
-            mid_step = not boundary
-            window.loss += mean_loss
-            window.micro_batches += 1
-            input_ids = int(batch["attention_mask"].sum())
-            window.examples += batch["input_ids"].shape[0] * self.world
-            window.input_ids += input_ids * self.world
-            window.tokens += (input_ids + int((batch["labels"] != -100).sum())) * self.world
-            if not boundary:
+        while self.engine.global_steps < self.end:
+            step_ended, stop = self.micro_step(next(batches))
+            if not step_ended:
                 continue
             step = self.engine.global_steps
-            if step % run.logging.interval == 0:
-                self._log_train(window)
-                window = _Window()
-            paused = time.perf_counter()
-            if step % run.eval.interval == 0 or step == end:
-                if self.val_batches:
-                    self.metrics.log({"step": step, "kind": "eval", **self.evaluate()})
-            final = step == end and run.checkpoint.save_final
-            if stop or final or step % run.checkpoint.interval == 0:
-                self.save()
-            # Throughput counts training only: evaluation and saving time leave the window.
-            window.started += time.perf_counter() - paused
+            self.maybe_log(step)
+            with self.window.paused():  # throughput counts training only
+                self.maybe_eval(step)
+                self.maybe_save(step, stop)
             if stop:
                 LOG.warning("stopped at step %d on request; rerun the same command to resume", step)
                 return 0

@@ -54,6 +54,22 @@ def test_one_rank_learns_korean_text_and_logs_everything(one_rank_run):
     assert (one_rank_run / "loss_curve.png").stat().st_size > 1000
     assert json.loads((one_rank_run / "run_config.json").read_text())["run"]["max_steps"] == 30
     assert list((one_rank_run / "wandb").glob("offline-run-*")), "wandb did not log offline"
+    log = (one_rank_run.parent / "log.txt").read_text()
+    assert "step 1/30 train: loss " in log and "step 30/30 train: " in log and "step 30/30 eval: " in log
+    assert all(" eta " in line for line in log.splitlines() if "/30 train: " in line)
+    assert "data mixture (proportional to rows): " in log and f"from {len(packed_chunks(constitution_text())) - 16} rows (" in log
+    assert "MFU is not logged: the bf16 peak of CPU is not known; set it with --set logging.peak_tflops=" in log
+
+
+def test_rerun_of_a_finished_run_does_nothing(one_rank_run, kolaw_shards, tmp_path):
+    before = {p: p.stat().st_mtime_ns for p in one_rank_run.rglob("*") if p.is_file()}
+    args = run_args(kolaw_shards, one_rank_run, "eval.interval=15", "checkpoint.interval=10", "checkpoint.keep_last=2",
+                    "schedule.type=cosine", steps=30)
+    assert launch(args, tmp_path / "log.txt") == 0
+    text = (tmp_path / "log.txt").read_text()
+    assert "already at max_steps (30; newest checkpoint: step 30), nothing to do" in text
+    assert "parameters (" not in text  # nothing was built
+    assert {p: p.stat().st_mtime_ns for p in one_rank_run.rglob("*") if p.is_file()} == before
 
 
 def test_one_rank_resume_is_exact(one_rank_run, kolaw_shards, tmp_path):

@@ -6,7 +6,7 @@ import types
 import pytest
 import torch
 
-import pretrain.trainer as trainer_module
+import pretrain.throughput as throughput_module
 from pretrain.trainer import NonFiniteLossError, Trainer
 
 MICRO_BATCH_SECONDS = 0.01
@@ -93,7 +93,7 @@ def fake_trainer(clock: FakeClock, *, max_steps: int, records: list[dict], saves
 
 def test_throughput_excludes_evaluation_and_checkpoint_time(monkeypatch):
     clock = FakeClock()
-    monkeypatch.setattr(trainer_module.time, "perf_counter", clock)
+    monkeypatch.setattr(throughput_module.time, "perf_counter", clock)
     records, saves = [], []
     fake_trainer(clock, max_steps=6, records=records, saves=saves)._train()
     train = [r for r in records if r["kind"] == "train"]
@@ -105,6 +105,10 @@ def test_throughput_excludes_evaluation_and_checkpoint_time(monkeypatch):
         assert abs(record["examples_per_s"] - 4 / MICRO_BATCH_SECONDS) < 1e-6
         assert abs(record["input_bytes_per_s"] - 32 / MICRO_BATCH_SECONDS) < 1e-6
         assert abs(record["tokens_per_s"] - 44 / MICRO_BATCH_SECONDS) < 1e-6
+    # The time left is wall time per step so far, evaluation and saving included, times the steps left:
+    # at step 4, 8 micro-batches, the evaluation at step 2 and the save at step 3 took 0.83 s.
+    per_step = [4 * MICRO_BATCH_SECONDS / 2, (8 * MICRO_BATCH_SECONDS + EVAL_SECONDS + SAVE_SECONDS) / 4]
+    assert [r["eta_s"] for r in train] == pytest.approx([per_step[0] * 4, per_step[1] * 2, 0.0])
 
 
 def test_nonfinite_stop_saves_only_between_steps():
