@@ -106,8 +106,10 @@ def main(argv: list[str] | None = None) -> int:
 
     import deepspeed
 
+    from pretrain.train_setup import op_cache_per_environment
     from pretrain.trainer import ResumeError, Trainer
 
+    op_cache_per_environment()  # before init_distributed, which JIT-builds DeepSpeed's CPU op
     deepspeed.init_distributed()
     # Collectives run before DeepSpeed's engine picks the device (the resume check), so pick it now.
     from deepspeed.accelerator import get_accelerator

@@ -5,7 +5,11 @@ order (model before engine, engine before data: the data needs the engine's micr
 """
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import logging
+import os
+import sysconfig
 from pathlib import Path
 from typing import Any
 
@@ -101,3 +105,24 @@ def parameter_counts(model: torch.nn.Module) -> tuple[int, int]:
     """(all, trainable) parameters; ZeRO-3 leaves a partitioned placeholder with the true ds_numel."""
     sizes = [(getattr(p, "ds_numel", p.numel()), p.requires_grad) for p in model.parameters()]
     return sum(n for n, _ in sizes), sum(n for n, trainable in sizes if trainable)
+
+
+def op_cache_per_environment() -> None:
+    """Point TORCH_EXTENSIONS_DIR at a directory of this environment's own (unless it is set).
+
+    DeepSpeed JIT-builds its CPU communication op with torch's cpp_extension, whose default
+    cache is one directory per Python version (~/.cache/torch_extensions/py311_cpu) shared by every
+    environment. The compile command names the environment's paths (torch and DeepSpeed headers,
+    Python's include directory) and $CXX, and ninja rebuilds whenever the command differs from the
+    last build's, so two environments, or one reached by two paths (launch/gpu_check.sh runs
+    $ROOT/.venv/bin/python, a direct launch whatever is on PATH), rebuilt the op (about 22 s)
+    at every switch. Keyed by those inputs, each keeps its one build.
+    """
+    if "TORCH_EXTENSIONS_DIR" in os.environ:
+        return
+    from torch.utils.cpp_extension import get_default_build_root
+
+    inputs = [sysconfig.get_paths()["include"], os.environ.get("CXX", "c++"),
+              *(importlib.util.find_spec(name).origin for name in ("torch", "deepspeed"))]
+    key = hashlib.sha256("\0".join(inputs).encode()).hexdigest()[:12]
+    os.environ["TORCH_EXTENSIONS_DIR"] = str(Path(get_default_build_root()) / f"gbst-kebyt5-{key}")

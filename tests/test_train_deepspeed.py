@@ -1,7 +1,7 @@
 """Tiny-model training runs under the real `deepspeed` launcher on CPU (gloo), 1 and 2 ranks.
 
 Launches are few and each checks several things; the first DeepSpeed run on a machine
-JIT-builds a communication op (about 3 minutes, cached in ~/.cache/torch_extensions).
+JIT-builds a communication op (about 3 minutes, cached in ~/.cache/torch_extensions/gbst-kebyt5-*).
 """
 from __future__ import annotations
 
