@@ -282,7 +282,7 @@ def finished_step(ckpt_dir: Path, config_hash: str, end: int) -> int | None:
     step = -1
     for tag_step, tag in list_tags(ckpt_dir):
         if damage(ckpt_dir, tag) is None:
-            marker = json.loads((ckpt_dir / tag / MARKER).read_text(encoding="utf-8"))
+            marker, _ = _read_marker(ckpt_dir / tag)
             if tag_step >= end and marker.get("config_hash") == config_hash:
                 step = tag_step
             break
