@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from deepspeed_runs import kolaw_shards, launch, run_args, tags, train_losses  # noqa: F401 (a fixture)
+from deepspeed_runs import (constitution_text, kolaw_shards, launch, packed_chunks, run_args, tags,  # noqa: F401 (a fixture)
+                            train_losses)
 from pretrain.metrics import read_metrics
 
 pytestmark = pytest.mark.deepspeed
