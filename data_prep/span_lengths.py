@@ -1,6 +1,6 @@
-"""T5 span-corruption length arithmetic (docs/ARCHITECTURE.md,
-span corruption): noise and span counts per raw
-length, the corrupted inputs/targets lengths, and the raw chunk length for an inputs length.
+"""T5 span-corruption length arithmetic (docs/ARCHITECTURE.md, Span corruption): noise and span
+counts per raw length, the corrupted inputs/targets lengths, and the raw chunk length for an
+inputs length.
 
 Light on purpose (NumPy only) and in data_prep, which must not import `pretrain`: the data prep
 uses it to size chunks, the collator to corrupt them, the config validation to check lengths, so

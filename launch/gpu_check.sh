@@ -6,8 +6,9 @@
 #   INIT_FROM=/models/byt5-large bash launch/gpu_check.sh   # warm start from a local ByT5 checkpoint
 #   CONFIG=ds_configs/tiny.json MICRO=2 STEPS=4 INPUT_LENGTH=128 bash launch/gpu_check.sh   # CPU dry run
 #
-# MFU counts model FLOPs (pretrain/flops.py, DESIGN.md section 8) against the device's dense bf16
-# peak (H100/H200 989 TFLOP/s; PEAK_TFLOPS overrides). The first WARMUP steps are not counted.
+# MFU counts model FLOPs (pretrain/flops.py; docs/ARCHITECTURE.md, FLOPs and MFU) against the
+# device's dense bf16 peak (H100/H200 989 TFLOP/s; PEAK_TFLOPS overrides). The first WARMUP steps
+# are not counted.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PY="${PY:-$ROOT/.venv/bin/python}"

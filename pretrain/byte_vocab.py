@@ -1,4 +1,4 @@
-"""Byte vocabulary ids and sentinels, and byte <-> id conversion (docs/ARCHITECTURE.md, byte vocabulary).
+"""Byte vocabulary ids and sentinels, and byte <-> id conversion (docs/ARCHITECTURE.md, Byte vocabulary).
 
 The span-corruption length arithmetic that data prep shares with training lives in
 `data_prep.span_lengths`.

@@ -1,9 +1,10 @@
 """T5 span-corruption collator for raw byte chunks, vectorised over the batch.
 
 Semantics are seqio's `random_spans_noise_mask` + `noise_span_to_unique_sentinel` with the byte
-vocabulary (DESIGN.md sections 2 and 3). Randomness is counter-based (`pretrain.randomness`):
-every random key is a hash of (seed, sample_id, position), so an example's corruption is a pure
-function of (seed, sample_id, chunk) whatever batch or DataLoader worker it lands in.
+vocabulary (docs/ARCHITECTURE.md, Byte vocabulary and Span corruption). Randomness is
+counter-based (`pretrain.randomness`): every random key is a hash of (seed, sample_id, position),
+so an example's corruption is a pure function of (seed, sample_id, chunk) whatever batch or
+DataLoader worker it lands in.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Model FLOPs per training example (DESIGN.md section 8) and device peaks for MFU.
+"""Model FLOPs per training example (docs/ARCHITECTURE.md, FLOPs and MFU) and device peaks for MFU.
 
 Counted as the nanoT5/PaLM convention does: matrix multiplies only (2 FLOPs per multiply-add),
 the backward pass twice the forward, no recomputation from gradient checkpointing. For ByT5-large

@@ -1,4 +1,4 @@
-"""SpanCorruptionCollator against T5's algorithm (DESIGN.md section 3)."""
+"""SpanCorruptionCollator against T5's algorithm (docs/ARCHITECTURE.md, Span corruption)."""
 from __future__ import annotations
 
 import math

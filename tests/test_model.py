@@ -156,9 +156,10 @@ def test_large_preset_parameter_count() -> None:
                                                    num_decoder_layers=12, num_heads=16, feed_forward_proj="gated-gelu"))
     gbst = sum(p.numel() for p in model.encoder.embed_tokens.parameters()) - 384 * 1536
     assert gbst == GBST_PARAMS_1536
-    # DESIGN.md's ByT5-large figure is what transformers 5's T5ForConditionalGeneration counts:
-    # it ties lm_head to the byte table at construction. ByT5/GBSWT5 checkpoints keep a separate
-    # lm_head (tie_word_embeddings false), which adds one 384 x 1536 matrix.
+    # ByT5-large's published parameter count (1,227,593,728) is what transformers 5's
+    # T5ForConditionalGeneration counts: it ties lm_head to the byte table at construction.
+    # ByT5/GBSWT5 checkpoints keep a separate lm_head (tie_word_embeddings false), which adds one
+    # 384 x 1536 matrix.
     assert sum(p.numel() for p in byt5.parameters()) == BYT5_LARGE_PARAMS
     assert sum(p.numel() for p in model.parameters()) == BYT5_LARGE_PARAMS + GBST_PARAMS_1536 + 384 * 1536
 

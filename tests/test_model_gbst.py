@@ -1,4 +1,4 @@
-"""GBST numerics against a slow, loop-based reference of DESIGN.md section 4 written here."""
+"""GBST numerics against a slow, loop-based reference of docs/ARCHITECTURE.md, GBST, written here."""
 from __future__ import annotations
 
 import copy

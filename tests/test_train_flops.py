@@ -1,4 +1,4 @@
-"""Model FLOPs per example (DESIGN.md section 8) against a measured count."""
+"""Model FLOPs per example (docs/ARCHITECTURE.md, FLOPs and MFU) against a measured count."""
 from __future__ import annotations
 
 import pytest

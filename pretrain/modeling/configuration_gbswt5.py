@@ -1,4 +1,4 @@
-"""GBSWT5 configuration: T5's fields plus ETRI's GBST fields (DESIGN.md section 4).
+"""GBSWT5 configuration: T5's fields plus ETRI's GBST fields (docs/ARCHITECTURE.md, GBST).
 
 Self-contained on purpose (transformers imports only): `save_pretrained` ships this file as remote
 code. Field names, meanings and defaults follow ETRI's `GBSWT5Config`, so a released `config.json`

@@ -2,9 +2,9 @@
 
 Self-contained on purpose (torch/transformers imports plus the sibling config): `save_pretrained`
 ships this file as remote code. Parameter names and shapes are exactly those of ETRI's gbswt5, so
-released checkpoints load with `strict=True` and ETRI's code loads ours (DESIGN.md section 4).
+released checkpoints load with `strict=True` and ETRI's code loads ours (docs/ARCHITECTURE.md, GBST).
 
-Decisions about the reference implementation's quirks (DESIGN.md section 4), tested in
+Decisions about the reference implementation's quirks (docs/ARCHITECTURE.md, GBST), tested in
 tests/test_model*.py:
 - Pad embeddings are zeroed before the positional convolution, so a sequence's output does not
   depend on the padding that follows it. On unpadded input with an all-ones mask this is the
@@ -139,7 +139,7 @@ class _PositionalConv(nn.Module):
 
 
 class GBST(nn.Module):
-    """Gradient-based subword tokenisation (DESIGN.md section 4): bytes (b, s) -> (b, ceil(s/ds), D).
+    """Gradient-based subword tokenisation (docs/ARCHITECTURE.md, GBST): bytes (b, s) -> (b, ceil(s/ds), D).
 
     `forward(input_ids, attention_mask)` returns the downsampled hidden states and the downsampled
     mask (a group of `downsample_factor` bytes is valid if any byte in it is valid).
