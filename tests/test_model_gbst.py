@@ -14,7 +14,7 @@ BLOCKS = (1, 2, 3, 6, 9)
 
 
 def reference_gbst(gbst: GBST, ids: list[int], consensus: bool) -> torch.Tensor:
-    """Section 4 step by step for one unpadded sequence with an all-ones mask (explicit loops)."""
+    """GBST steps 1-7 (docs/ARCHITECTURE.md, GBST) in explicit loops: one unpadded sequence, all-ones mask."""
     emb = gbst.embeds.weight
     conv_w = gbst.positional_convol["2"].convol.weight[:, 0, :]
     conv_b = gbst.positional_convol["2"].convol.bias
