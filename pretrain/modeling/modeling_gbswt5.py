@@ -37,7 +37,6 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import AttentionInterface, AttentionMaskInterface, GenerationMixin
 from transformers import initialization as init
-from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import eager_mask
 from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput
 from transformers.models.t5.modeling_t5 import T5PreTrainedModel, T5Stack, eager_attention_forward
@@ -45,22 +44,123 @@ from transformers.models.t5.modeling_t5 import T5PreTrainedModel, T5Stack, eager
 from .configuration_gbswt5 import GBSWT5Config
 
 
+def _additive_mask(position_bias: torch.Tensor | None, attention_mask: torch.Tensor | None, query: torch.Tensor):
+    """T5's relative-position bias plus the (float, additive) padding/causal mask, in the query's dtype."""
+    if position_bias is None:
+        return attention_mask
+    bias = position_bias if attention_mask is None else position_bias + attention_mask
+    return bias.to(query.dtype)
+
+
+def _sdpa_with_bias(
+    module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, attention_mask: torch.Tensor | None,
+    scaling: float | None = None, dropout: float = 0.0, position_bias: torch.Tensor | None = None, **kwargs,
+) -> tuple[torch.Tensor, None]:
+    """torch's scaled_dot_product_attention with bias + mask as one float additive mask.
+
+    On CUDA the memory-efficient and cuDNN kernels take a float mask and return its gradient, so
+    the learned bias trains without materialising the attention matrix. Our own call (not
+    transformers' sdpa_attention_forward) so that the bias handling does not depend on the
+    transformers version.
+    """
+    mask = _additive_mask(position_bias, attention_mask, query)
+    out = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, dropout_p=dropout, scale=scaling)
+    return out.transpose(1, 2).contiguous(), None
+
+
 def _sdpa_off_cpu(module: nn.Module, query: torch.Tensor, *args, **kwargs):
-    """torch's scaled_dot_product_attention (relative position bias + padding as its additive mask)
-    on accelerators, transformers' eager attention on CPU.
+    """SDPA (`_sdpa_with_bias`) on accelerators, transformers' eager attention on CPU.
 
     On CPU the learned bias (it needs a gradient) sends SDPA to its math kernel, which measured
-    slower than eager for a training step (bench/bench_model.py part c); on GPUs SDPA's
-    memory-efficient kernel takes the bias. Both receive the same additive float mask.
+    slower than eager for a training step (bench/bench_model.py part c). This is the default on
+    GPUs rather than FlexAttention: its backward has no atomic adds into the bias (FlexAttention
+    accumulates the bias table's gradient with atomic adds, so two runs differ in the last bits and
+    a resumed run would not be bitwise equal to an unbroken one).
     """
-    attention = eager_attention_forward if query.device.type == "cpu" else sdpa_attention_forward
+    attention = eager_attention_forward if query.device.type == "cpu" else _sdpa_with_bias
     return attention(module, query, *args, **kwargs)
 
 
-# Default attention of GBSWT5 models (pass attn_implementation="sdpa"/"eager" to force one).
+_COMPILED_FLEX = None
+
+
+def _flex_kernel():
+    """flex_attention, compiled once (uncompiled it is a dense reference implementation)."""
+    global _COMPILED_FLEX
+    from torch.nn.attention.flex_attention import flex_attention
+
+    if _COMPILED_FLEX is None:
+        _COMPILED_FLEX = torch.compile(flex_attention, dynamic=False)
+    return _COMPILED_FLEX
+
+
+def _flex_with_bias(
+    module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, attention_mask: torch.Tensor | None,
+    scaling: float | None = None, dropout: float = 0.0, position_bias: torch.Tensor | None = None, **kwargs,
+) -> tuple[torch.Tensor, None]:
+    """FlexAttention whose score_mod reads T5's bucketed bias table (num_buckets, heads) directly.
+
+    Self-attention layers find the table of their stack's first layer (`_bias_source`, set by
+    `link_bias_tables`); cross-attention has no position bias. The padding/causal mask is the
+    same additive mask eager attention adds. Compiled on accelerators; on CPU the uncompiled
+    reference (torch has no CPU backward for it: tests only).
+    """
+    from torch.nn.attention.flex_attention import flex_attention
+
+    if dropout:
+        raise ValueError("flex attention has no attention dropout: train with dropout_rate=0 or another attention")
+    if module.has_relative_attention_bias:
+        source = module
+    elif hasattr(module, "_bias_source"):
+        source = module._bias_source
+    else:
+        raise ValueError("flex attention needs link_bias_tables(model) first (it finds each layer's bias table)")
+    q_len, k_len = query.shape[-2], key.shape[-2]
+    table = buckets = None
+    if source is not None:
+        # Queries are the last q_len of k_len positions (k_len > q_len only when decoding with a cache).
+        context = torch.arange(q_len, device=query.device)[:, None] + (k_len - q_len)
+        buckets = source._relative_position_bucket(
+            torch.arange(k_len, device=query.device)[None, :] - context,
+            bidirectional=not source.is_decoder, num_buckets=source.relative_attention_num_buckets,
+            max_distance=source.relative_attention_max_distance,
+        )
+        table = source.relative_attention_bias.weight
+    mask = None if attention_mask is None else attention_mask.expand(query.shape[0], 1, q_len, k_len)
+
+    def score_mod(score, b, h, q_idx, kv_idx):
+        if table is not None:
+            score = score + table[buckets[q_idx, kv_idx], h]
+        if mask is not None:
+            score = score + mask[b, 0, q_idx, kv_idx]
+        return score
+
+    kernel = flex_attention if query.device.type == "cpu" else _flex_kernel()
+    out = kernel(query, key, value, score_mod=score_mod, scale=1.0 if scaling is None else scaling)
+    return out.transpose(1, 2).contiguous(), None
+
+
+def link_bias_tables(model: nn.Module) -> None:
+    """Point every self-attention of a T5 encoder-decoder at the one that owns its stack's bias
+    table (layer 0), and cross-attention at none, for `_flex_with_bias`. Plain attributes, not
+    submodules: state dicts are unchanged. GBSWT5 links itself; plain ByT5 needs this call."""
+    for stack in (model.encoder, model.decoder):
+        owner = stack.block[0].layer[0].SelfAttention
+        for block in stack.block:
+            if block.layer[0].SelfAttention is not owner:
+                object.__setattr__(block.layer[0].SelfAttention, "_bias_source", owner)
+            if stack.is_decoder:
+                object.__setattr__(block.layer[1].EncDecAttention, "_bias_source", None)
+
+
+# Attention implementations (`attn_implementation=`): the default (SDPA on accelerators, eager on
+# CPU), SDPA everywhere, FlexAttention. Each receives the mask as eager attention does (additive).
 ATTENTION_DEFAULT = "gbswt5_sdpa_off_cpu"
-AttentionInterface.register(ATTENTION_DEFAULT, _sdpa_off_cpu)
-AttentionMaskInterface.register(ATTENTION_DEFAULT, eager_mask)
+ATTENTION_SDPA = "gbswt5_sdpa"
+ATTENTION_FLEX = "gbswt5_flex"
+for _name, _function in ((ATTENTION_DEFAULT, _sdpa_off_cpu), (ATTENTION_SDPA, _sdpa_with_bias), (ATTENTION_FLEX, _flex_with_bias)):
+    AttentionInterface.register(_name, _function)
+    AttentionMaskInterface.register(_name, eager_mask)
 
 
 # GBST's leaf modules initialise themselves (identity-like, see GBST.reset_parameters). They are
@@ -398,6 +498,7 @@ class GBSWT5ForConditionalGeneration(GBSWT5PreTrainedModel, GenerationMixin):
         self.decoder.embed_tokens = self.shared
 
         self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        link_bias_tables(self)
         self.post_init()
 
     def get_expanded_tied_weights_keys(self, all_submodels: bool = False) -> dict:
