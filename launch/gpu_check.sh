@@ -5,6 +5,7 @@
 #   bash launch/gpu_check.sh                        # H200: large, micro batch 32, 30 steps
 #   INIT_FROM=/models/byt5-large bash launch/gpu_check.sh   # warm start from a local ByT5 checkpoint
 #   CONFIG=ds_configs/tiny.json MICRO=2 STEPS=4 INPUT_LENGTH=128 bash launch/gpu_check.sh   # CPU dry run
+#   ATTENTION=flex COMPILE=true LOSS=chunked CHECKPOINTING=true bash launch/gpu_check.sh   # run.model kernels
 #
 # MFU counts model FLOPs (pretrain/flops.py; docs/ARCHITECTURE.md, FLOPs and MFU) against the
 # device's dense bf16 peak (H100/H200 989 TFLOP/s; PEAK_TFLOPS overrides). The first WARMUP steps
@@ -19,6 +20,10 @@ STEPS="${STEPS:-30}"
 WARMUP="${WARMUP:-5}"
 INPUT_LENGTH="${INPUT_LENGTH:-1024}"
 INIT_FROM="${INIT_FROM:-none}"
+ATTENTION="${ATTENTION:-auto}"
+COMPILE="${COMPILE:-false}"
+LOSS="${LOSS:-logits}"
+CHECKPOINTING="${CHECKPOINTING:-false}"
 WORK="${WORK:-$(mktemp -d)}"
 cd "$ROOT"
 
@@ -45,6 +50,8 @@ PYEOF
   --set train_micro_batch_size_per_gpu="$MICRO" --set gradient_accumulation_steps=1 \
   --set data.input_length="$INPUT_LENGTH" --set data.num_workers=2 --set schedule.warmup_steps=1 \
   --set logging.interval=1 --set logging.wandb=false --set eval.batches=0 \
+  --set model.attention="$ATTENTION" --set model.compile="$COMPILE" --set model.loss="$LOSS" \
+  --set model.gradient_checkpointing="$CHECKPOINTING" \
   --set checkpoint.interval=1000000 --set checkpoint.save_final=false \
   ${PEAK_TFLOPS:+--set logging.peak_tflops="$PEAK_TFLOPS"}
 

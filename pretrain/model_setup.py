@@ -15,7 +15,9 @@ from data_prep.atomic import write_bytes
 from pretrain.config import ConfigError, ModelSettings
 from pretrain.model_io import from_byt5, load_t5
 from pretrain.model_path import resolve_model
-from pretrain.modeling import GBSWT5Config, GBSWT5ForConditionalGeneration
+from pretrain.modeling import (
+    ATTENTION_DEFAULT, ATTENTION_FLEX, ATTENTION_SDPA, GBSWT5Config, GBSWT5ForConditionalGeneration, link_bias_tables,
+)
 
 MODEL_CONFIG_FILE = "model_config.json"
 # GBST parameters frozen by `freeze_gbst` (ETRI's model card: the GBST block of the encoder);
@@ -121,9 +123,29 @@ def freeze_gbst(model: torch.nn.Module) -> list[str]:
     return frozen
 
 
+# run.model.attention -> the attn_implementation it selects.
+ATTENTION_IMPLEMENTATIONS = {"auto": ATTENTION_DEFAULT, "eager": "eager", "sdpa": ATTENTION_SDPA, "flex": ATTENTION_FLEX}
+
+
+def _set_kernels(model: torch.nn.Module, settings: ModelSettings) -> None:
+    """Attention implementation, loss implementation, and compiled encoder/decoder blocks."""
+    model.set_attn_implementation(ATTENTION_IMPLEMENTATIONS[settings.attention])
+    if settings.attention == "flex":
+        link_bias_tables(model)  # GBSWT5 does it itself; plain ByT5 needs it
+    if isinstance(model, GBSWT5ForConditionalGeneration):
+        model.loss_implementation = settings.loss
+    if settings.compile:
+        # Block by block (Module.compile keeps parameter names): GBST and the loss stay eager, and
+        # one graph per block shape is compiled once (all blocks of a stack but the first share it).
+        for stack in (model.encoder, model.decoder):
+            for block in stack.block:
+                block.compile()
+
+
 def prepare_for_training(model: torch.nn.Module, settings: ModelSettings) -> torch.nn.Module:
-    """Freezing, gradient checkpointing and no KV cache (training never decodes step by step)."""
+    """Freezing, gradient checkpointing, kernels and no KV cache (training never decodes step by step)."""
     model.config.use_cache = False
+    _set_kernels(model, settings)
     if settings.freeze_gbst:
         freeze_gbst(model)
     if settings.gradient_checkpointing:

@@ -114,6 +114,7 @@ def test_validation_returns_padding_lengths_from_the_manifest(tmp_path):
         (lambda c: setattr(c.run.checkpoint, "keep_last", 0), "run.checkpoint.keep_last: must be > 0"),
         (lambda c: setattr(c.run, "stop_at_step", 0), "run.stop_at_step: must be > 0"),
         (lambda c: (setattr(c.run.model, "type", "byt5"), setattr(c.run.model, "freeze_gbst", True)), "run.model.freeze_gbst"),
+        (lambda c: (setattr(c.run.model, "type", "byt5"), setattr(c.run.model, "loss", "chunked")), "run.model.loss"),
     ],
 )
 def test_impossible_combinations_fail_naming_the_field(tmp_path, mutate, message):

@@ -21,12 +21,18 @@ RESUMABLE_FIELDS = ("output_dir", "max_steps", "stop_at_step", "eval", "checkpoi
 # DeepSpeed keys that only change what DeepSpeed prints.
 _UNHASHED_DEEPSPEED = ("steps_per_print", "wall_clock_breakdown")
 FINGERPRINT_FILE = "config_fingerprint.json"  # in the run directory, beside checkpoints/
+# Model settings that choose an implementation of the same function (kernels, compile), not the
+# function: a run may resume with others (then equal up to rounding, not bitwise), and the hash
+# of runs older than these settings stays what it was.
+_IMPLEMENTATION_FIELDS = ("attention", "compile", "loss")
 
 
 def hashed_settings(config: TrainConfig) -> dict:
     """The settings the hash covers, as a JSON-able document."""
     run = {k: v for k, v in config.run.model_dump().items() if k not in RESUMABLE_FIELDS}
     run["model"].pop("init_from")  # a resumed run loads the checkpoint, not the warm start
+    for field in _IMPLEMENTATION_FIELDS:
+        run["model"].pop(field)
     ds = {k: v for k, v in config.deepspeed.items() if k not in _UNHASHED_DEEPSPEED}
     return {"run": run, "deepspeed": ds}
 

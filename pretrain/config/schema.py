@@ -42,6 +42,14 @@ class ModelSettings(_Settings):
     # Freeze the GBST layers (encoder.embed_tokens except the shared embedding table).
     freeze_gbst: bool = False
     z_loss: float = 0.0
+    # Attention kernel (README, GPU section): auto = SDPA with the bias as a float mask on GPUs,
+    # eager on CPU; flex = FlexAttention (fast, but its bias gradient is not bitwise reproducible).
+    attention: Literal["auto", "eager", "sdpa", "flex"] = "auto"
+    # torch.compile each encoder and decoder block (not the whole model).
+    compile: bool = False
+    # Training loss of GBSWT5: logits = full logits then cross entropy + z-loss; chunked = the same
+    # from hidden states chunk by chunk (pure torch); liger = Liger Kernel on CUDA, else chunked.
+    loss: Literal["logits", "chunked", "liger"] = "logits"
 
 
 class DataSettings(_Settings):

@@ -114,6 +114,8 @@ def _validate_model(model: ModelSettings) -> None:
         )
     if model.type == "byt5" and model.freeze_gbst:
         raise ConfigError("run.model.freeze_gbst: a byt5 model has no GBST layers to freeze")
+    if model.type == "byt5" and model.loss != "logits":
+        raise ConfigError(f"run.model.loss: {model.loss!r} is for gbswt5 models; a byt5 model trains on its logits (\"logits\")")
     _check_positive(model.z_loss, "run.model.z_loss", allow_zero=True)
     if model.overrides:
         known = model_config_keys(model.type)

@@ -3,7 +3,8 @@ from transformers import AutoConfig, AutoModel, AutoModelForSeq2SeqLM
 
 from .configuration_gbswt5 import GBSWT5Config
 from .modeling_gbswt5 import (
-    ATTENTION_DEFAULT, ATTENTION_FLEX, ATTENTION_SDPA, GBST, GBSWT5ForConditionalGeneration, link_bias_tables, span_loss,
+    ATTENTION_DEFAULT, ATTENTION_FLEX, ATTENTION_SDPA, GBST, GBSWT5ForConditionalGeneration, LOSS_IMPLEMENTATIONS,
+    fused_span_loss, link_bias_tables, span_loss,
 )
 
 AutoConfig.register(GBSWT5Config.model_type, GBSWT5Config, exist_ok=True)
@@ -12,5 +13,5 @@ AutoModelForSeq2SeqLM.register(GBSWT5Config, GBSWT5ForConditionalGeneration, exi
 
 __all__ = [
     "ATTENTION_DEFAULT", "ATTENTION_FLEX", "ATTENTION_SDPA", "GBST", "GBSWT5Config", "GBSWT5ForConditionalGeneration",
-    "link_bias_tables", "span_loss",
+    "LOSS_IMPLEMENTATIONS", "fused_span_loss", "link_bias_tables", "span_loss",
 ]

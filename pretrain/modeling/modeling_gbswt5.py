@@ -400,6 +400,82 @@ def span_loss(logits: torch.Tensor, labels: torch.Tensor, z_loss: float = 0.0) -
     return loss
 
 
+class _ChunkedSpanLoss(torch.autograd.Function):
+    """`span_loss(hidden @ weight.T, labels, z_loss)` without the whole batch's float32 logits.
+
+    Logits are formed `chunk` tokens at a time (in the weight's dtype, upcast as span_loss does)
+    and their gradient is taken there and then, as Liger's fused linear cross entropy does, so the
+    peak is one chunk's (chunk, vocab) float32 logits instead of twice the batch's. The gradients
+    of hidden and weight come out of the forward; backward only scales them.
+    """
+
+    @staticmethod
+    def forward(ctx, hidden: torch.Tensor, weight: torch.Tensor, labels: torch.Tensor, z_loss: float, chunk: int):
+        kept = labels != -100
+        count = kept.sum().clamp(min=1).to(torch.float32)
+        wide = torch.promote_types(weight.dtype, torch.float32)
+        loss = torch.zeros((), dtype=wide, device=hidden.device)
+        grad_hidden = torch.empty_like(hidden)
+        grad_weight = torch.zeros_like(weight, dtype=wide)
+        for start in range(0, hidden.shape[0], chunk):
+            h, y, keep = hidden[start : start + chunk], labels[start : start + chunk], kept[start : start + chunk]
+            logits = F.linear(h, weight).to(wide)
+            log_z = torch.logsumexp(logits, dim=-1)
+            target = logits.gather(1, y.clamp(min=0).unsqueeze(1)).squeeze(1)
+            keepf = keep.to(wide)
+            loss += ((log_z - target + z_loss * log_z.square()) * keepf).sum()
+            # d/dlogits: softmax (1 + 2 z log_z) - onehot(label), per kept token, over count.
+            grad = torch.softmax(logits, dim=-1) * ((1.0 + 2.0 * z_loss * log_z) * keepf / count).unsqueeze(1)
+            grad.scatter_add_(1, y.clamp(min=0).unsqueeze(1), (-keepf / count).unsqueeze(1))
+            grad = grad.to(weight.dtype)
+            grad_hidden[start : start + chunk] = grad @ weight
+            grad_weight += (grad.t() @ h).to(wide)
+        ctx.save_for_backward(grad_hidden, grad_weight.to(weight.dtype))
+        return loss / count
+
+    @staticmethod
+    def backward(ctx, grad_loss: torch.Tensor):
+        grad_hidden, grad_weight = ctx.saved_tensors
+        return grad_hidden * grad_loss.to(grad_hidden.dtype), grad_weight * grad_loss.to(grad_weight.dtype), None, None, None
+
+
+# Tokens per chunk of the chunked loss: 4096 x 384 float32 logits = 6 MiB per chunk.
+LOSS_CHUNK = 4096
+LOSS_IMPLEMENTATIONS = ("logits", "chunked", "liger")
+
+
+def _liger_loss(hidden: torch.Tensor, weight: torch.Tensor, labels: torch.Tensor, z_loss: float) -> torch.Tensor | None:
+    """Liger Kernel's fused linear cross entropy (`lse_square_scale` is exactly the z-loss term),
+    or None where liger_kernel is not installed. Imported under try: transformers' remote-code
+    import check then does not require it."""
+    try:
+        from liger_kernel.transformers.functional import liger_fused_linear_cross_entropy
+    except ImportError:
+        return None
+    return liger_fused_linear_cross_entropy(
+        hidden, weight, labels, ignore_index=-100, lse_square_scale=z_loss, reduction="mean",
+    ).float()
+
+
+def fused_span_loss(
+    hidden: torch.Tensor, weight: torch.Tensor, labels: torch.Tensor, z_loss: float = 0.0,
+    implementation: str = "chunked", chunk: int = LOSS_CHUNK,
+) -> torch.Tensor:
+    """`span_loss(F.linear(hidden, weight), labels, z_loss)` from the decoder's last hidden states
+    (b, t, d) and the output matrix (vocab, d), never holding the whole batch's logits.
+
+    "liger" (Liger Kernel's Triton kernel, CUDA only) falls back to the pure-torch "chunked" path
+    where liger_kernel is not importable or the tensors are not on CUDA. Unlike span_loss, a batch
+    without any kept label gives 0, not NaN.
+    """
+    hidden = hidden.reshape(-1, hidden.shape[-1])
+    labels = labels.to(hidden.device).reshape(-1)
+    loss = _liger_loss(hidden, weight, labels, z_loss) if implementation == "liger" and hidden.is_cuda else None
+    if loss is not None:
+        return loss
+    return _ChunkedSpanLoss.apply(hidden, weight, labels, float(z_loss), chunk).float()
+
+
 @dataclass
 class GBSWT5EncoderOutput(BaseModelOutput):
     """Encoder output plus the downsampled mask the decoder's cross-attention needs."""
@@ -499,6 +575,9 @@ class GBSWT5ForConditionalGeneration(GBSWT5PreTrainedModel, GenerationMixin):
 
         self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
         link_bias_tables(self)
+        # How a training forward with labels computes its loss (LOSS_IMPLEMENTATIONS); not a
+        # config field: it changes no result, only memory and speed. Set by the training setup.
+        self.loss_implementation = "logits"
         self.post_init()
 
     def get_expanded_tied_weights_keys(self, all_submodels: bool = False) -> dict:
@@ -571,9 +650,14 @@ class GBSWT5ForConditionalGeneration(GBSWT5PreTrainedModel, GenerationMixin):
         sequence_output = decoder_outputs.last_hidden_state
         if self.config.tie_word_embeddings:
             sequence_output = sequence_output * (self.model_dim**-0.5)
-        logits = self.lm_head(sequence_output)
-
-        loss = self.loss(logits, labels) if labels is not None else None
+        if labels is not None and self.training and self.loss_implementation != "logits":
+            # Training needs the loss only: no logits tensor at all (see fused_span_loss).
+            logits = None
+            loss = fused_span_loss(sequence_output, self.lm_head.weight, labels, self.config.z_loss,
+                                   self.loss_implementation)
+        else:
+            logits = self.lm_head(sequence_output)
+            loss = self.loss(logits, labels) if labels is not None else None
         return Seq2SeqLMOutput(
             loss=loss,
             logits=logits,
