@@ -26,6 +26,7 @@ from readme_shell import ACTIVATE, PYTHONS, check_starts
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 PRETRAIN_SCRIPT = "launch/pretrain.py"
+EVALUATE_MODULE = "pretrain.evaluate"
 TOP_COMMANDS = [["bash", "launch/quickstart.sh"], ["bash", "tests/run.sh"]]
 SHELL_OPERATORS = {";", "&&", "||", "|", "&", ">", ">>", "<", "2>"}
 _ENV_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
@@ -131,10 +132,11 @@ def check_fill(args: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
     assert pretrain.fill.main(args) == 0 and texts
 
 
-def check_evaluate(args: list[str]) -> None:
+def check_evaluate(args: list[str], world: int = 1) -> None:
     from pretrain.evaluate.cli import validate_args, build_parser
+    from pretrain.evaluate.distributed import World
 
-    validate_args(build_parser().parse_args(args))
+    validate_args(build_parser().parse_args(args), World(0, world, 0))
 
 
 def deepspeed_world(launcher) -> int:
@@ -150,6 +152,8 @@ def check_deepspeed(args: list[str], tmp_path: Path) -> None:
     from deepspeed.launcher.runner import parse_args
 
     launcher = parse_args(args)
+    if launcher.module and launcher.user_script == EVALUATE_MODULE:
+        return check_evaluate(launcher.user_args, deepspeed_world(launcher))
     assert launcher.user_script == PRETRAIN_SCRIPT, f"deepspeed starts {launcher.user_script}, not {PRETRAIN_SCRIPT}"
     if launcher.hostfile != "/job/hostfile":  # DeepSpeed's default location
         assert (ROOT / launcher.hostfile).is_file(), f"no hostfile {launcher.hostfile}"

@@ -1,6 +1,7 @@
 """`python -m pretrain.evaluate MODEL... --task T... --data D --output_dir OUT`: fine-tune each MODEL on
 each KLUE task's train split, decode its dev split greedily, score it as KLUE does and write one
-side-by-side table. Bad input (a model, a file, a split, a label) ends in one line and exit 2,
+side-by-side table. Started by a launcher (`deepspeed --module`, `torchrun -m`), it runs
+data-parallel and rank 0 alone writes the outputs. Bad input (a model, a file, a split, a label) ends in one line and exit 2,
 before any training starts.
 """
 from __future__ import annotations
@@ -16,7 +17,9 @@ import torch
 import transformers
 
 from pretrain.config import LoggingSettings
+from pretrain.evaluate import distributed
 from pretrain.evaluate import finetune as ft
+from pretrain.evaluate.distributed import World
 from pretrain.evaluate.metrics import score
 from pretrain.evaluate.models import check_model, load_model
 from pretrain.evaluate.report import RESULTS_TABLE, write_results
@@ -49,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-train-examples", type=int, help="the first N training examples only")
     p.add_argument("--max-eval-examples", type=int, help="the first N evaluation examples only")
     p.add_argument("--epochs", type=float, default=4.0, help="0: evaluate the model as it is")
-    p.add_argument("--batch-size", type=int, default=16, help="effective batch (micro batch x --grad-accum)")
+    p.add_argument("--batch-size", type=int, default=16, help="effective batch (micro batch x --grad-accum x processes)")
     p.add_argument("--grad-accum", type=int, default=1)
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--min-lr", type=float, default=1e-7, help="where the cosine schedule ends")
@@ -65,11 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-interval", type=int, default=10)
     p.add_argument("--wandb", action="store_true", help="also log to wandb (offline without credentials)")
     p.add_argument("--wandb-project", default="gbswt5-eval")
+    # deepspeed's launcher appends --local_rank; the rank is read from the environment instead
+    p.add_argument("--local_rank", "--local-rank", type=int, help=argparse.SUPPRESS)
     return p
-
-
-def _device(spec: str) -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu") if spec == "auto" else torch.device(spec)
 
 
 def _bf16(spec: str, device: torch.device) -> bool:
@@ -78,14 +79,15 @@ def _bf16(spec: str, device: torch.device) -> bool:
     return spec == "on"
 
 
-def validate_args(args: argparse.Namespace) -> None:
+def validate_args(args: argparse.Namespace, world: World = World()) -> None:
     for flag in ("batch_size", "grad_accum", "eval_batch_size", "log_interval", "max_input_bytes",
                  "max_target_bytes", "max_train_examples", "max_eval_examples"):
         value = getattr(args, flag)
         if value is not None and value < 1:
             raise UsageError(f"--{flag.replace('_', '-')} must be at least 1, not {value}")
-    if args.batch_size % args.grad_accum:
-        raise UsageError(f"--batch-size {args.batch_size} is not a multiple of --grad-accum {args.grad_accum}")
+    if args.batch_size % (args.grad_accum * world.size):
+        processes = f" x {world.size} processes" if world.size > 1 else ""
+        raise UsageError(f"--batch-size {args.batch_size} is not a multiple of --grad-accum {args.grad_accum}{processes}")
     if args.epochs < 0 or args.lr <= 0 or not 0 <= args.min_lr <= args.lr:
         raise UsageError("need --epochs >= 0, --lr > 0 and 0 <= --min-lr <= --lr")
 
@@ -115,7 +117,8 @@ class _Log:
 
 
 def _run_task(base: torch.nn.Module, model_name: str, name: str, split: tuple[list[Example], list[Example]],
-              args: argparse.Namespace, device: torch.device, bf16: bool, log: _Log) -> tuple[dict, list[dict]]:
+              args: argparse.Namespace, device: torch.device, bf16: bool, log: _Log,
+              world: World) -> tuple[dict, list[dict]]:
     """(the scores of `model_name` fine-tuned on task `name`, its predictions)."""
     task = TASKS[name]
     train, dev = split
@@ -127,12 +130,13 @@ def _run_task(base: torch.nn.Module, model_name: str, name: str, split: tuple[li
     settings = ft.FinetuneSettings(epochs=args.epochs, batch_size=args.batch_size, grad_accum=args.grad_accum,
                                    lr=args.lr, min_lr=args.min_lr, warmup_steps=args.warmup_steps,
                                    weight_decay=args.weight_decay, seed=args.seed, log_interval=args.log_interval)
-    torch.manual_seed(args.seed)
+    torch.manual_seed(args.seed + world.rank)  # each rank its own dropout masks
     summary = ft.finetune(model, train, settings, max_input_bytes=max_input, max_target_bytes=max_target,
-                          device=device, bf16=bf16, log=lambda r: log(r, kind=f"finetune_{name}", model=model_name, task=name))
+                          device=device, bf16=bf16, log=lambda r: log(r, kind=f"finetune_{name}", model=model_name, task=name),
+                          world=world)
     started = time.perf_counter()
     predictions = ft.predict(model, dev, max_input_bytes=max_input, max_target_bytes=max_target,
-                             batch_size=args.eval_batch_size, device=device, bf16=bf16)
+                             batch_size=args.eval_batch_size, device=device, bf16=bf16, world=world)
     result = score(task, dev, predictions)
     result.update(truncated_inputs=ft.count_truncated(dev, max_input), train_examples=len(train),
                   train_truncated_inputs=ft.count_truncated(train, max_input), frozen_parameters=len(frozen),
@@ -147,45 +151,60 @@ def _run_task(base: torch.nn.Module, model_name: str, name: str, split: tuple[li
     return result, rows
 
 
-def evaluate(args: argparse.Namespace) -> Path:
-    """Run the evaluation described by parsed `args`; the path of the markdown table."""
-    validate_args(args)
+def evaluate(args: argparse.Namespace, world: World = World()) -> Path | None:
+    """Run the evaluation described by parsed `args`; the path of the markdown table (None on
+    ranks other than 0, which write nothing)."""
+    validate_args(args, world)
     tasks = list(dict.fromkeys(args.task))
     for name in args.models:
         check_model(name)
     data = _load_data(args, tasks)
-    device = _device(args.device)
+    try:
+        device = distributed.device_for(args.device, world)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     bf16 = _bf16(args.bf16, device)
-    protocol = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    protocol = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "local_rank"}
     protocol.update(device=str(device), bf16=bf16, decoding="greedy", freeze_gbst=not args.unfreeze_gbst)
-    args.output_dir.mkdir(parents=True, exist_ok=True)
+    if world.size > 1:
+        protocol["processes"] = world.size
+    if world.is_main:
+        args.output_dir.mkdir(parents=True, exist_ok=True)
     logger = MetricsLogger(args.output_dir, LoggingSettings(wandb=args.wandb, wandb_project=args.wandb_project),
-                           protocol, enabled=True, run_name=f"eval-{time.strftime('%Y%m%d-%H%M%S')}")
+                           protocol, enabled=world.is_main, run_name=f"eval-{time.strftime('%Y%m%d-%H%M%S')}")
     log = _Log(logger)
     results: dict[str, dict[str, dict]] = {}
     predictions: list[dict] = []
+    distributed.start(world, device)
     try:
         for index, name in enumerate(args.models):
             key = name if name not in results else f"{name} ({index + 1})"
             base = load_model(name)
             results[key] = {}
             for task in tasks:
-                results[key][task], rows = _run_task(base, key, task, data[task], args, device, bf16, log)
+                results[key][task], rows = _run_task(base, key, task, data[task], args, device, bf16, log, world)
                 predictions += rows
             del base
     finally:
         logger.close()
+        distributed.stop(world)
+    if not world.is_main:
+        return None
     write_results(args.output_dir, results, tasks, {t: TASKS[t].metrics for t in tasks}, protocol, predictions)
     return args.output_dir / RESULTS_TABLE
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    world = distributed.world_from_env()
+    # the other ranks would repeat rank 0's records and warnings
+    logging.basicConfig(level=logging.INFO if world.is_main else logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     transformers.utils.logging.disable_progress_bar()
     try:
-        table = evaluate(build_parser().parse_args(argv))
+        table = evaluate(build_parser().parse_args(argv), world)
     except (UsageError, DataError, ModelPathError) as exc:
-        print(f"evaluate error: {exc}", file=sys.stderr)
+        if world.is_main:  # every rank meets the same error: one line, not one per rank
+            print(f"evaluate error: {exc}", file=sys.stderr)
         return 2
-    print(table.read_text(encoding="utf-8"), end="")
+    if table is not None:
+        print(table.read_text(encoding="utf-8"), end="")
     return 0
