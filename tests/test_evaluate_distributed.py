@@ -64,3 +64,13 @@ def test_a_batch_the_ranks_cannot_share_is_one_line(tmp_path, monkeypatch, capsy
     err = capsys.readouterr().err.strip()
     assert code == 2 and err == "evaluate error: --batch-size 16 is not a multiple of --grad-accum 2 x 3 processes"
     assert not (tmp_path / "o").exists()
+
+
+def test_the_local_rank_flag_deepspeed_appends_is_accepted_and_not_recorded(tmp_path):
+    model = str(tiny_model_dir(tmp_path / "tiny"))
+    klue = str(write_klue(tmp_path / "klue", tasks=("ynat",)))
+    out = tmp_path / "o"
+    assert main([model, "--task", "ynat", "--data", klue, "--output_dir", str(out), "--epochs", "0",
+                 "--max-eval-examples", "2", "--max-target-bytes", "4", "--local_rank=0"]) == 0
+    protocol = json.loads((out / RESULTS_JSON).read_text())["protocol"]
+    assert "local_rank" not in protocol and "processes" not in protocol and protocol["device"] == "cpu"
