@@ -184,9 +184,6 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         return prepare(_config(args, argv))
     except (InputError, UnknownFormat, OutputConflict, MergeError, NearMergeError, ShardFormatError,
-            FileNotFoundError) as err:
-        log.error("error: %s", err)
-        return 1
-    except (OptionError, EvalFileError) as err:
-        log.error("error: %s", err)
+            FileNotFoundError, OptionError, EvalFileError) as err:
+        log.error("error: %s", err)  # a mistake in the command or its inputs: one line, exit 2
         return 2

@@ -180,7 +180,7 @@ def test_merge_rejects_a_corrupt_part(tmp_path, corpus):
     assert run(corpus, "-o", part) == 0
     shard = next((part / "train").glob("data-*.arrow"))
     shard.write_bytes(shard.read_bytes()[:-10])
-    assert run("merge", tmp_path / "m", part) == 1
+    assert run("merge", tmp_path / "m", part) == 2
     assert not (tmp_path / "m" / MANIFEST).exists()
 
 
@@ -215,7 +215,7 @@ def test_resume_after_kill_gives_identical_output(tmp_path):
 def test_different_command_into_same_output_is_refused(tmp_path, corpus, caplog):
     out = tmp_path / "out"
     assert run(corpus, "-o", out) == 0
-    assert run(corpus, "-o", out, "--chunk-bytes", 512) == 1
+    assert run(corpus, "-o", out, "--chunk-bytes", 512) == 2
     assert "--overwrite" in caplog.text
     assert run(corpus, "-o", out, "--chunk-bytes", 512, "--overwrite") == 0
     assert manifest(out)["chunk_bytes"] == 512
@@ -269,14 +269,14 @@ def test_strict_fails_without_output(tmp_path):
 
 
 def test_missing_input_and_unknown_format_fail_at_once(tmp_path, caplog, capsys):
-    assert run(tmp_path / "nowhere.jsonl", "-o", tmp_path / "out") == 1
+    assert run(tmp_path / "nowhere.jsonl", "-o", tmp_path / "out") == 2
     assert f"input not found: {tmp_path / 'nowhere.jsonl'}" in caplog.text
     with pytest.raises(SystemExit) as exc:
         run(tmp_path, "-o", tmp_path / "out", "--format", "docx")
     assert exc.value.code == 2 and "invalid choice: 'docx'" in capsys.readouterr().err
     binary = tmp_path / "blob.bin"
     binary.write_bytes(bytes(range(256)) * 8 + b"\x00" * 2048)
-    assert run(binary, "-o", tmp_path / "out") == 1
+    assert run(binary, "-o", tmp_path / "out") == 2
     assert "blob.bin: looks binary" in caplog.text
     assert not (tmp_path / "out" / "train").exists()
 

@@ -132,11 +132,11 @@ def test_an_edited_evaluation_file_changes_the_fingerprint(tmp_path, caplog):
     assert run(docs, "-o", out, "--decontaminate", evals) == 0
     assert run(docs, "-o", out, "--decontaminate", evals) == 0  # unchanged: recognised as done
     eval_file(tmp_path, ["이 평가 문장은 말뭉치 어디에도 나오지 않는 다른 문장이다"])
-    assert run(docs, "-o", out, "--decontaminate", evals) == 1 and "--overwrite" in caplog.text
+    assert run(docs, "-o", out, "--decontaminate", evals) == 2 and "--overwrite" in caplog.text
 
 
 def test_inputs_after_decontaminate_get_a_hint(tmp_path, caplog):
     evals = eval_file(tmp_path, ["이 평가 문장은 말뭉치 어디에도 나오지 않는 문장이다"])
     docs = eval_file(tmp_path, ["문서 하나"], "docs.txt")
-    assert run("-o", tmp_path / "out", "--decontaminate", evals, docs) == 1
+    assert run("-o", tmp_path / "out", "--decontaminate", evals, docs) == 2
     assert "give the inputs before it" in caplog.text

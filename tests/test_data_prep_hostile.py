@@ -196,7 +196,7 @@ def test_png_named_txt_stops_the_run(tmp_path, caplog):
     src.mkdir()
     (src / "a.txt").write_text("좋은 문장\n", "utf-8")
     (src / "photo.txt").write_bytes(png_bytes())
-    assert run(src, "-o", tmp_path / "out") == 1
+    assert run(src, "-o", tmp_path / "out") == 2
     assert "photo.txt: looks binary (PNG data)" in caplog.text
     assert not (tmp_path / "out" / MANIFEST).exists()
 
@@ -221,7 +221,7 @@ def test_an_input_edited_in_place_is_noticed(tmp_path, caplog, keep_mtime):
     out = tmp_path / "out"
     assert run(path, "-o", out) == 0
     edit_in_place(path, 0 if keep_mtime else len(path.read_bytes()) // 2 + 11, keep_mtime)
-    assert run(path, "-o", out) == 1  # not "already complete"
+    assert run(path, "-o", out) == 2  # not "already complete"
     assert "different command or inputs" in caplog.text
     assert run(path, "-o", out, "--overwrite") == 0
 
@@ -235,7 +235,7 @@ def test_a_killed_run_does_not_resume_over_changed_inputs(tmp_path, caplog):
     assert run(src, "-o", out, "--strict") == 2  # stops after extracting every unit, as a kill would
     assert (out / ".work").is_dir()
     (src / "b.jsonl").write_bytes(b'{"text": "new text here"}\n{"text": broken\n')  # same size
-    assert run(src, "-o", out) == 1
+    assert run(src, "-o", out) == 2
     assert "unfinished run of a different command or inputs" in caplog.text
     assert run(src, "-o", out, "--overwrite", "--val-fraction", 0, "--no-near-dedup") == 0  # a's 50 are near copies
     assert manifest(out)["sources"]["src"]["docs_kept"] == 51

@@ -68,7 +68,7 @@ def test_other_quality_options_into_the_same_output_are_refused(tmp_path, caplog
     src = write_mixed(tmp_path / "src")
     out = tmp_path / "out"
     assert run(src / "news", "-o", out) == 0
-    assert run(src / "news", "-o", out, "--quality", "web") == 1
+    assert run(src / "news", "-o", out, "--quality", "web") == 2
     assert "--overwrite" in caplog.text
     assert run(src / "news", "-o", out, "--quality", "web", "--overwrite") == 0
     assert manifest(out)["options"]["clean"]["quality"] == "web"

@@ -188,7 +188,7 @@ def test_near_dedup_end_to_end_counts_and_worker_independence(sources, reference
 def test_other_near_dedup_options_are_refused_without_overwrite(sources, reference, tmp_path, caplog):
     out = tmp_path / "out"
     assert run(*sources[0], *COMMON, "-o", out) == 0
-    assert run(*sources[0], *COMMON, "--near-dedup-threshold", 0.9, "-o", out) == 1
+    assert run(*sources[0], *COMMON, "--near-dedup-threshold", 0.9, "-o", out) == 2
     assert "--overwrite" in caplog.text
     assert run(*sources[0], *COMMON, "--near-dedup-threshold", 0.9, "-o", out, "--overwrite") == 0
     assert manifest(out)["near_dedup"]["rows"] > 8
@@ -231,7 +231,7 @@ def test_num_splits_parts_merge_with_near_dedup_across_them(sources, reference, 
     assert run("merge", linked, *parts, "--no-near-dedup") == 0  # the parts' own shards, as before
     assert sum(s["docs_kept"] for s in manifest(linked)["sources"].values()) > \
         sum(s["docs_kept"] for s in m["sources"].values())
-    assert run("merge", tmp_path / "half", parts[1]) == 1  # share 0 missing
+    assert run("merge", tmp_path / "half", parts[1]) == 2  # share 0 missing
 
 
 def peak_rss_kb(args: list) -> int:

@@ -58,7 +58,7 @@ def refused_everywhere(out: Path, shard: Path, message: str) -> None:
         ShardStream([out], batch_size=2, collator=COLLATOR)
     with pytest.raises(ConfigError, match=r"run.data.train\[0\]: " + pattern):
         validate(tiny_config(out), world_size=1)
-    assert data_prep_main(["inspect", str(out)]) == 1
+    assert data_prep_main(["inspect", str(out)]) == 2
 
 
 def test_intact_output_loads_everywhere(tmp_path):
@@ -137,7 +137,7 @@ def test_flipped_byte_is_caught_by_verification_only(tmp_path, caplog):
     with pytest.raises(ShardFormatError, match=f"{shard}: sha256 does not match {MANIFEST}"):
         check_shards(out, manifest, verify=True)
     assert data_prep_main(["inspect", str(out)]) == 0
-    assert data_prep_main(["inspect", "--verify", str(out)]) == 1
+    assert data_prep_main(["inspect", "--verify", str(out)]) == 2
     assert f"{shard}: sha256 does not match" in caplog.text
     done = launch(tmp_path, out, "--verify-shards")
     assert done.returncode == 2
@@ -152,7 +152,7 @@ def test_a_damaged_output_is_not_reported_complete(tmp_path, caplog):
     shard = out / "train" / load_manifest(out)["splits"]["train"]["shards"][0]["file"]
     intact = shard.read_bytes()
     shard.write_bytes(intact[:-8])
-    assert data_prep_main([str(corpus), "-o", str(out)]) == 1  # not "already complete"
+    assert data_prep_main([str(corpus), "-o", str(out)]) == 2  # not "already complete"
     assert f"{shard}: {len(intact) - 8} bytes" in caplog.text and "--overwrite" in caplog.text
     assert data_prep_main([str(corpus), "-o", str(out), "--overwrite"]) == 0
     assert shard.read_bytes() == intact
