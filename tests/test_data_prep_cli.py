@@ -6,10 +6,8 @@ import gzip
 import json
 import logging
 import random
-import signal
 import subprocess
 import sys
-import time
 import unicodedata
 import zipfile
 from pathlib import Path
@@ -23,6 +21,7 @@ from data_prep.progress import Progress
 from data_prep.sample import konlpy_corpus_dir, sample_paragraphs
 from data_prep.shard_format import DATASET_DICT, MANIFEST, sha256_file
 from data_prep.span_lengths import raw_length_for_inputs
+from data_prep_kill import kill_after_units
 
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -198,12 +197,7 @@ def test_resume_after_kill_gives_identical_output(tmp_path):
     for wait_units, workers in ((3, "1"), (10, "2")):
         proc = subprocess.Popen([PYTHON, "-m", "data_prep", *args, "-o", str(out), "--workers", workers], cwd=REPO,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 120
-        while len(list((out / ".work").glob("u*.json"))) < wait_units and proc.poll() is None:
-            assert time.monotonic() < deadline
-            time.sleep(0.002)
-        proc.send_signal(signal.SIGKILL)
-        assert proc.wait() == -signal.SIGKILL  # it really was killed mid-run
+        kill_after_units(proc, out, wait_units)
         if not (out / MANIFEST).exists():  # killed before publishing: nothing under a final name
             assert not (out / "train").exists() and not (out / "validation").exists()
     assert run(*args, "-o", out, "--workers", 2) == 0

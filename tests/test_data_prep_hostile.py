@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import select
-import signal
 import struct
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from data_prep.inputs import InputError, InputSpec, expand, parse_input, plan_un
 from data_prep.shard_format import MANIFEST
 from data_prep.problems import Problems
 from data_prep.readers import READERS, ReadContext, ReadOptions, UnknownFormat, detect_format
+from data_prep_kill import kill_after_units
 
 
 REPO = Path(__file__).resolve().parents[1]
@@ -254,12 +254,7 @@ def test_orphaned_workers_exit_quietly_after_kill_9(tmp_path):
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "data_prep", str(src), "-o", str(out), "--workers", "2",
                              "--unit-mb", "0.05"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while len(list((out / ".work").glob("u*.json"))) < 3 and proc.poll() is None:
-        assert time.monotonic() < deadline
-        time.sleep(0.002)
-    proc.send_signal(signal.SIGKILL)
-    assert proc.wait() == -signal.SIGKILL
+    deadline = kill_after_units(proc, out, 3)
     # The workers hold the stderr pipe too: it ends when the last of them has exited.
     err = b""
     while chunk := _read_until(proc.stderr, deadline):

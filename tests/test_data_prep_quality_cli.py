@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import re
-import signal
 import subprocess
-import time
 from pathlib import Path
 
 from data_prep.cli import main
 from data_prep.shard_format import MANIFEST
 from test_data_prep_cli import PYTHON, REPO, manifest, output_files, write_corpus
+from data_prep_kill import kill_after_units
 
 JUNK = ["구독 좋아요 알림 설정 " * 8, "\n".join(["광고 문의는 쪽지로 주세요"] * 5), "ㅋ" * 400 + " 진짜 웃기다"]
 
@@ -88,12 +87,7 @@ def test_resume_after_kill_with_quality_options(tmp_path):
     out = tmp_path / "out"
     proc = subprocess.Popen([PYTHON, "-m", "data_prep", *args, "-o", str(out), "--workers", "2"], cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while len(list((out / ".work").glob("u*.json"))) < 6 and proc.poll() is None:
-        assert time.monotonic() < deadline
-        time.sleep(0.002)
-    proc.send_signal(signal.SIGKILL)
-    assert proc.wait() == -signal.SIGKILL
+    kill_after_units(proc, out, 6)
     assert not (out / MANIFEST).exists()
     assert run(*args, "-o", out) == 0
     assert output_files(out) == output_files(reference)
