@@ -276,12 +276,15 @@ def load_latest(engine: Any, ckpt_dir: Path, *, verify_checksums: bool = True) -
     return None
 
 
-def finished_step(ckpt_dir: Path, config_hash: str, end: int) -> int | None:
+def finished_step(ckpt_dir: Path, config_hash: str, end: int, *, verify_checksums: bool = True) -> int | None:
     """The step of the newest complete checkpoint if it was written with `config_hash` at step
-    `end` or later on every rank (collective), else None: then a rerun has nothing to do."""
+    `end` or later on every rank (collective), else None: then a rerun has nothing to do.
+
+    `verify_checksums` reads the final checkpoint as resuming would: a finished run whose last
+    checkpoint has rotted is not "done" but resumes from the previous one and writes it again."""
     step = -1
     for tag_step, tag in list_tags(ckpt_dir):
-        if damage(ckpt_dir, tag) is None:
+        if damage(ckpt_dir, tag, verify_checksums=verify_checksums) is None:
             marker, _ = _read_marker(ckpt_dir / tag)
             if tag_step >= end and marker.get("config_hash") == config_hash:
                 step = tag_step

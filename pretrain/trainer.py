@@ -54,7 +54,8 @@ class Trainer:
         self.ckpt_dir = self.run_dir / checkpoint.CHECKPOINT_DIR
         self.hash = config_hash(config)
         self.stop_requested, self._signals_seen = False, 0
-        self.finished_at = checkpoint.finished_step(self.ckpt_dir, self.hash, self.end)
+        self.finished_at = checkpoint.finished_step(self.ckpt_dir, self.hash, self.end,
+                                                     verify_checksums=self.run.checkpoint.checksums)
         if self.finished_at is not None:
             return  # nothing to build: train() only says so
         resuming = self._resuming()

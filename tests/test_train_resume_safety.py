@@ -44,14 +44,18 @@ def run_copy(four_step_run, tmp_path) -> Path:
     return Path(shutil.copytree(four_step_run, tmp_path / "run"))
 
 
+@pytest.mark.parametrize("steps", [5, 4], ids=["continued", "finished_rerun"])
 def test_a_same_size_bit_flip_falls_back_to_the_previous_checkpoint(four_step_run, run_copy, kolaw_shards,
-                                                                    tmp_path):
+                                                                    tmp_path, steps):
+    """Continued to step 5, or rerun at max_steps 4: a finished run whose final checkpoint rotted
+    is not 'nothing to do' but redoes steps 3 and 4 from the checkpoint before."""
     victim = next((run_copy / "checkpoints" / "global_step4").glob("*optim_states.pt"))
     data = bytearray(victim.read_bytes())
     data[len(data) // 2] ^= 0x01  # inside the fp32 master weights or Adam states
     victim.write_bytes(bytes(data))
-    assert launch(resume_args(kolaw_shards, run_copy), tmp_path / "log.txt") == 0
+    assert launch(four_step_args(kolaw_shards, run_copy, steps=steps), tmp_path / "log.txt") == 0
     log = (tmp_path / "log.txt").read_text()
+    assert "nothing to do" not in log
     assert f"checkpoint global_step4 is damaged ({victim} does not match the xxh3_64 checksum" in log
     assert "resumed from step 2" in log
     redone = {step: loss for step, loss in train_losses(run_copy).items() if step <= 4}
