@@ -10,8 +10,9 @@ N-gram with any passage is removed; a document left without lines is dropped ("d
 Passages shorter than N are ignored.
 
 The passages' N-gram hashes are loaded once, in the main process before the workers fork, into a
-sorted array (with the evaluation file each came from first) behind a byte table indexed by the
-hash's top bits, which rejects nearly every document N-gram with one vectorised lookup.
+sorted array (with the evaluation file each came from first) behind a table of one bit per value
+of the hash's top bits, which rejects nearly every document N-gram with one load. The window
+hashes and the lookup are compiled loops (decontam_kernels.py) over each document's code points.
 """
 from __future__ import annotations
 
@@ -29,8 +30,6 @@ from data_prep.readers import READERS, ReadContext, ReadOptions
 from data_prep.steps import Step
 
 NGRAM = 16
-_BASE = np.uint64(0x100000001B3)  # odd: invertible mod 2**64, so window hashes come from prefix sums
-_BASE_INVERSE = np.uint64(pow(int(_BASE), -1, 2**64))
 
 
 class EvalFileError(ValueError):
@@ -42,58 +41,9 @@ class EvalSet:
     files: tuple[str, ...]
     hashes: np.ndarray  # sorted unique N-gram hashes
     origin: np.ndarray  # index into `files` of the first file holding each hash
-    table: np.ndarray  # uint8 presence by the hash's top `bits` bits
+    table: np.ndarray  # presence_bits(hashes, bits)
     bits: int
     digest: str  # of every hash and its file: decides the output, so part of the fingerprint
-
-    def matches(self, grams: np.ndarray) -> np.ndarray | None:
-        """Per N-gram hash: the index of its evaluation file, or -1; None if no hash matches."""
-        maybe = np.flatnonzero(self.table[grams >> np.uint64(64 - self.bits)])
-        if not len(maybe):
-            return None
-        # A long document meets a few of the table's false positives: settle them before allocating.
-        where = np.searchsorted(self.hashes, grams[maybe]).clip(max=len(self.hashes) - 1)
-        hit = self.hashes[where] == grams[maybe]
-        if not hit.any():
-            return None
-        result = np.full(len(grams), -1, np.int64)
-        result[maybe[hit]] = self.origin[where[hit]]
-        return result
-
-
-def _window_hashes(points: np.ndarray) -> np.ndarray:
-    """Hash of every N-code-point window, from a polynomial prefix sum (so O(length), not O(length x N));
-    few NumPy calls, since most documents are short."""
-    count = len(points) - NGRAM + 1
-    if count <= 0:
-        return np.zeros(0, np.uint64)
-    powers, inverse = _powers(len(points) + 1)
-    prefix = np.empty(len(points) + 1, np.uint64)
-    prefix[0] = 0
-    np.cumsum((points + np.uint32(1)) * powers[: len(points)], out=prefix[1:])
-    return (prefix[NGRAM:] - prefix[:count]) * inverse[:count]
-
-
-_POWERS: list[np.ndarray] = [np.ones(1, np.uint64), np.ones(1, np.uint64)]
-
-
-def _powers(n: int) -> list[np.ndarray]:
-    """BASE**i and BASE**-i mod 2**64 for i < n at least (grown by doubling, shared by all documents)."""
-    if len(_POWERS[0]) < n:
-        size = 1 << max(16, (n - 1).bit_length())
-        _POWERS[:] = [np.concatenate(([np.uint64(1)], np.cumprod(np.full(size - 1, base, np.uint64))))
-                      for base in (_BASE, _BASE_INVERSE)]
-    return _POWERS
-
-
-def _wordy_windows(points: np.ndarray) -> np.ndarray:
-    """The passage's window hashes, without windows of fewer than N/2 letters: a row of dashes or
-    digits in a passage would match every table rule and number list of the corpus."""
-    lower = points | 0x20
-    letters = ((lower >= ord("a")) & (lower <= ord("z")) | (points >= 0x3131) & (points <= 0x318E)
-               | (points >= 0x4E00) & (points <= 0x9FFF) | (points >= 0xAC00) & (points <= 0xD7A3))
-    counts = np.convolve(letters, np.ones(NGRAM, np.int64), "valid") if len(points) >= NGRAM else np.zeros(0)
-    return _window_hashes(points)[counts >= NGRAM // 2]
 
 
 def _code_points(text: str) -> np.ndarray:
@@ -102,10 +52,12 @@ def _code_points(text: str) -> np.ndarray:
 
 def load_eval_set(paths: tuple[str, ...], read: ReadOptions) -> EvalSet:
     """Every passage's N-gram hashes; EvalFileError names the file that cannot be used."""
+    from data_prep.decontam_kernels import passage_grams  # numba: only where evaluation files are given
+
     parts, origins = [], []
     for index, path in enumerate(paths):
         grams = np.unique(np.concatenate([np.zeros(0, np.uint64)] + [
-            _wordy_windows(_code_points(passage)) for passage in _passages(path, read)]))
+            passage_grams(_code_points(passage)) for passage in _passages(path, read)]))
         parts.append(grams)
         origins.append(np.full(len(grams), index, np.int64))
     hashes = np.concatenate(parts) if parts else np.zeros(0, np.uint64)
@@ -115,10 +67,17 @@ def load_eval_set(paths: tuple[str, ...], read: ReadOptions) -> EvalSet:
     first = np.concatenate(([True], hashes[1:] != hashes[:-1]))
     hashes, origin = hashes[first], origin[first]
     bits = min(27, max(16, int(len(hashes) * 64).bit_length()))  # 1/64 to 1/128 of the table set
-    table = np.zeros(1 << bits, np.uint8)
-    table[hashes >> np.uint64(64 - bits)] = 1
     digest = hashlib.sha256(hashes.tobytes() + origin.tobytes() + "\0".join(paths).encode()).hexdigest()
-    return EvalSet(tuple(paths), hashes, origin, table, bits, digest)
+    return EvalSet(tuple(paths), hashes, origin, presence_bits(hashes, bits), bits, digest)
+
+
+def presence_bits(hashes: np.ndarray, bits: int) -> np.ndarray:
+    """uint8 [2**bits / 8]: bit v % 8 of byte v // 8 set where v is the top `bits` bits of a hash;
+    a bit rather than a byte per value, so that the table of a large evaluation set stays in cache."""
+    table = np.zeros(1 << (bits - 3), np.uint8)
+    top = hashes >> np.uint64(64 - bits)
+    np.bitwise_or.at(table, top >> np.uint64(3), np.left_shift(1, top & np.uint64(7)).astype(np.uint8))
+    return table
 
 
 def _passages(path: str, read: ReadOptions) -> list[str]:
@@ -161,29 +120,15 @@ def _files(path: str) -> list:
 def remove_overlaps(text: str, evals: EvalSet, counts: Counter) -> str | None:
     """`text` without the lines that share an N-gram with an evaluation passage (None if no line
     is left); counts the removed lines per evaluation file."""
-    compact = text.replace(" ", "")
-    if len(compact) < NGRAM:
+    from data_prep.decontam_kernels import overlapping_lines  # numba: only where documents are checked
+
+    found = overlapping_lines(_code_points(text), evals.table, evals.bits, evals.hashes, evals.origin)
+    if not len(found):
         return text
-    points = _code_points(compact)
-    found = evals.matches(_window_hashes(points))
-    if found is None:
-        return text
-    hits = np.flatnonzero(found >= 0)
-    if not len(hits):
-        return text
-    line_of = np.cumsum(points == 10)
-    # A window that spans a newline is not a passage's N-gram of one line: keep only those inside one.
-    newlines_inside = line_of[hits + NGRAM - 1] - line_of[hits] + (points[hits] == 10)
-    hits = hits[newlines_inside == 0]
-    if not len(hits):
-        return text
-    lines = text.split("\n")
-    bad: dict[int, int] = {}
-    for line, origin in zip(line_of[hits].tolist(), found[hits].tolist()):
-        bad.setdefault(line, origin)
-    for origin in bad.values():
+    for origin in found[:, 1].tolist():
         counts[f"decontaminate.{evals.files[origin]}"] += 1
-    kept = [line for i, line in enumerate(lines) if i not in bad]
+    bad = set(found[:, 0].tolist())
+    kept = [line for i, line in enumerate(text.split("\n")) if i not in bad]
     return "\n".join(kept).strip() or None
 
 

@@ -1,21 +1,77 @@
-"""The compiled kernels of MinHash against slow pure-Python loops written from their definitions:
-the shingle hash, one-permutation bins, rotation densification and band hashing."""
+"""The compiled kernels of decontamination and MinHash against slow pure-Python loops written from
+their definitions: the polynomial window hash, the letter filter, the per-line lookup, the shingle
+hash, one-permutation bins, rotation densification and band hashing."""
 from __future__ import annotations
+
+import re
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from data_prep.decontam import NGRAM, presence_bits
+from data_prep.decontam_kernels import overlapping_lines, passage_grams
 from data_prep.dedup import doc_hash
 from data_prep.minhash import NearDedupOptions, band_keys
 
 MOD = 2 ** 64
+BASE = 0x100000001B3
 POLY = 0x9E3779B97F4A7C15
+LETTER = re.compile("[a-zA-Z가-힣ㄱ-ㆎ一-鿿]")
 
-# Short words of Hangul, Latin, digits and punctuation with spaces and newlines between them: documents
-# shorter and longer than a shingle, empty, or only whitespace.
+# Short words of Hangul, Latin, digits and punctuation with spaces and newlines between them, so that
+# lines are shorter and longer than a window, empty, or only spaces, and windows cross newlines.
 pieces = st.sampled_from(["가나", "다", "라마바사", "ㅋㅋ", "abc", "Z", "12", "-", "…", "漢字", " ", "  ", "\n", "\n\n"])
 texts = st.lists(pieces, max_size=60).map("".join)
+
+
+def window_hash(chars: str) -> int:
+    return sum((ord(c) + 1) * pow(BASE, t, MOD) for t, c in enumerate(chars)) % MOD
+
+
+def points(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-32-le"), np.uint32)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=texts)
+def test_passage_grams_are_the_hashes_of_windows_with_half_letters(text):
+    compact = "".join(text.split())
+    windows = [compact[i:i + NGRAM] for i in range(len(compact) - NGRAM + 1)]
+    expected = [window_hash(w) for w in windows if len(LETTER.findall(w)) >= NGRAM // 2]
+    assert passage_grams(points(compact)).tolist() == expected
+
+
+def reference_lines(text: str, origin_of: dict[int, int]) -> list[list[int]]:
+    """[line, origin] of each line (spaces ignored) with a window in `origin_of`, first window's origin."""
+    found = []
+    for number, line in enumerate(text.split("\n")):
+        compact = line.replace(" ", "")
+        for i in range(len(compact) - NGRAM + 1):
+            if window_hash(compact[i:i + NGRAM]) in origin_of:
+                found.append([number, origin_of[window_hash(compact[i:i + NGRAM])]])
+                break
+    return found
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=texts, data=st.data(), bits=st.sampled_from([3, 5, 16]))
+def test_overlapping_lines_matches_a_per_line_loop(text, data, bits):
+    # Evaluation hashes: some windows of the text's lines, windows that cross a newline (which must
+    # not match), neighbours of line windows (the same table bit, settled by the bisection) and
+    # random ones; with few table bits most lookups need the bisection.
+    lines = [line.replace(" ", "") for line in text.split("\n")]
+    inside = [window_hash(line[i:i + NGRAM]) for line in lines for i in range(len(line) - NGRAM + 1)]
+    joined = "".join(text.split(" "))
+    across = [window_hash(joined[i:i + NGRAM]) for i in range(len(joined) - NGRAM + 1) if "\n" in joined[i:i + NGRAM]]
+    chosen = data.draw(st.lists(st.sampled_from(inside), max_size=5)) if inside else []
+    chosen += [h ^ 1 for h in data.draw(st.lists(st.sampled_from(inside), max_size=5))] if inside else []
+    chosen += across + data.draw(st.lists(st.integers(0, MOD - 1), max_size=20))
+    origin_of = {h: data.draw(st.integers(0, 3)) for h in chosen}
+    hashes = np.array(sorted(origin_of), np.uint64)
+    origin = np.array([origin_of[h] for h in sorted(origin_of)], np.int64)
+    found = overlapping_lines(points(text), presence_bits(hashes, bits), bits, hashes, origin)
+    assert found.tolist() == reference_lines(text, origin_of)
 
 
 def mix(h: int) -> int:
