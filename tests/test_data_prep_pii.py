@@ -1,14 +1,18 @@
 """PII masking: recall on generated valid numbers and addresses, precision on generated look-alikes
-(impossible dates, failing check digits, Luhn failures, version strings, ordinary numbers)."""
+(impossible dates, failing check digits, Luhn failures, version strings, ordinary numbers); the
+compiled search for number-like spans against the regular expression it replaces."""
 from __future__ import annotations
 
 import datetime
+import re
 from collections import Counter
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from data_prep.pii import PLACEHOLDERS, luhn_valid, mask_pii, valid_rrn
+from data_prep.pii_kernels import candidate_spans
 
 WEIGHTS = (2, 3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 5)
 
@@ -179,3 +183,16 @@ def test_ordinary_numbers_stay(value):
 
 def test_placeholders_are_plain_text():
     assert all(p.startswith("[") and p.endswith("]") and p.isprintable() for p in PLACEHOLDERS.values())
+
+
+# Digits of several scripts (re's \d is any Unicode decimal digit), the separators, and other text.
+number_like = st.text(alphabet=st.sampled_from(list("0123456789+(-. )") + ["０", "٣", "𝟕", "가", "a", "\n", "@"]),
+                      max_size=80)
+
+
+@settings(max_examples=500, deadline=None)
+@given(number_like)
+def test_candidate_spans_are_the_regex_matches(text):
+    pattern = re.compile(r"[\d+(][\d\-. ()+]{6,}")  # what the kernel finds before the number patterns run
+    points = np.frombuffer(text.encode("utf-32-le"), np.uint32)
+    assert candidate_spans(points).tolist() == [[m.start(), m.end()] for m in pattern.finditer(text)]
