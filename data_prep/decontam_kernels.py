@@ -61,8 +61,8 @@ def overlapping_lines(points: np.ndarray, table: np.ndarray, bits: int, hashes: 
                       origin: np.ndarray) -> np.ndarray:
     """int64 [k, 2]: (line number, origin of its first matching window) of each line of a document
     (code points, lines split at newlines, spaces ignored) with a window whose hash is in `hashes`
-    (sorted; `table` has a bit set for each value of their top `bits` bits). A window never spans a newline: an evaluation
-    passage's N-gram lies within one line."""
+    (sorted; `table` has a bit set for each value of their top `bits` bits). A window never spans
+    a newline: an evaluation passage's N-gram lies within one line."""
     # Spaces out first, without a branch per character (they come every few syllables, unpredictably).
     visible = np.empty(len(points), np.uint32)
     count, lines = 0, 1

@@ -8,10 +8,10 @@ syllables are whole characters, and spacing, which Korean writers vary freely, d
 The signature is one-permutation MinHash (Li, Owen & Zhang 2012) with rotation densification
 (Shrivastava & Li 2014): each shingle is hashed once (murmur3's fmix64 of a polynomial in its code
 points), its high bits pick one of `bands * rows` bins and its low 32 bits compete for that bin's
-minimum; an empty bin borrows the next non-empty one's value. Two documents' bins agree with probability close to
-the Jaccard similarity of their shingle sets, as with `bands * rows` independent permutations,
-at the cost of one hash per shingle instead of one per shingle and permutation
-(bench/bench_minhash.py compares it with datasketch, rensa and k-permutation hashing).
+minimum; an empty bin borrows the next non-empty one's value. Two documents' bins agree with
+probability close to the Jaccard similarity of their shingle sets, as with `bands * rows`
+independent permutations, at the cost of one hash per shingle instead of one per shingle and
+permutation (bench/bench_minhash.py compares it with datasketch, rensa and k-permutation hashing).
 A band key is a 64-bit hash of one band's `rows` bin values.
 """
 from __future__ import annotations

@@ -63,7 +63,8 @@ def test_overlapping_lines_matches_a_per_line_loop(text, data, bits):
     lines = [line.replace(" ", "") for line in text.split("\n")]
     inside = [window_hash(line[i:i + NGRAM]) for line in lines for i in range(len(line) - NGRAM + 1)]
     joined = "".join(text.split(" "))
-    across = [window_hash(joined[i:i + NGRAM]) for i in range(len(joined) - NGRAM + 1) if "\n" in joined[i:i + NGRAM]]
+    across = [window_hash(joined[i:i + NGRAM]) for i in range(len(joined) - NGRAM + 1)
+              if "\n" in joined[i:i + NGRAM]]
     chosen = data.draw(st.lists(st.sampled_from(inside), max_size=5)) if inside else []
     chosen += [h ^ 1 for h in data.draw(st.lists(st.sampled_from(inside), max_size=5))] if inside else []
     chosen += across + data.draw(st.lists(st.integers(0, MOD - 1), max_size=20))
