@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import sys
 from pathlib import Path
 
@@ -26,35 +25,9 @@ from data_prep.shard_format import ShardFormatError
 from pretrain.config import (ConfigError, TrainConfig, build_arg_parser, check_deepspeed_keys, load_config, read_manifest,
                              validate)
 from pretrain.model_path import ModelPathError
+from pretrain.process_group import single_process_defaults, start_process_group
 
 EXIT_CONFIG = 2
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _single_process_defaults() -> None:
-    """Without a launcher, become rank 0 of a world of one (DeepSpeed would look for MPI)."""
-    if "RANK" not in os.environ:
-        os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1",
-                          MASTER_PORT=str(_free_port()))
-
-
-def _unlink_cpu_allreduce_segment(rank: int) -> None:
-    """DeepSpeed's shared-memory allreduce on CPU (ops/csrc/cpu/comm/shm.cpp) gives each rank a
-    66 MB /dev/shm segment and never unlinks it: every CPU run left one per rank behind (14 GB of
-    RAM after a day of test runs here). Once every rank has mapped every segment, which the
-    barrier guarantees, the name is no longer needed; unlinking it now lets the memory go when the
-    processes end, however they end."""
-    import torch.distributed as dist
-
-    dist.barrier()
-    name = "_".join(["deepspeed_allreduce_buffer", str(os.getuid()), os.environ.get("MASTER_ADDR", ""),
-                     os.environ.get("MASTER_PORT", ""), str(rank)])
-    Path("/dev/shm", name).unlink(missing_ok=True)
 
 
 def _check_warm_start(config: TrainConfig) -> None:
@@ -75,7 +48,7 @@ def _verify_shards(config: TrainConfig) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    _single_process_defaults()
+    single_process_defaults()
     rank = int(os.environ["RANK"])
     logging.basicConfig(
         level=logging.INFO if rank == 0 else logging.WARNING,
@@ -104,19 +77,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
 
-    import deepspeed
-
-    from pretrain.train_setup import op_cache_per_environment
     from pretrain.trainer import ResumeError, Trainer
 
-    op_cache_per_environment()  # before init_distributed, which JIT-builds DeepSpeed's CPU op
-    deepspeed.init_distributed()
-    # Collectives run before DeepSpeed's engine picks the device (the resume check), so pick it now.
-    from deepspeed.accelerator import get_accelerator
-
-    get_accelerator().set_device(int(os.environ["LOCAL_RANK"]))
-    if get_accelerator().device_name() == "cpu":
-        _unlink_cpu_allreduce_segment(rank)
+    start_process_group()
     try:
         trainer = Trainer(config, shards)
     except ResumeError as exc:

@@ -124,8 +124,13 @@ def read_metrics(path: Path) -> list[dict]:
 
 
 def plot_loss_curve(metrics_path: Path, out_path: Path) -> None:
-    """Training and evaluation loss against step, written atomically as a PNG."""
-    import matplotlib
+    """Training and evaluation loss against step, written atomically as a PNG; nothing (a log
+    line) where matplotlib is not installed, as on a GPU machine that only measures."""
+    try:
+        import matplotlib
+    except ImportError:
+        LOG.info("no %s: matplotlib is not installed (metrics.jsonl has every point)", out_path.name)
+        return
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

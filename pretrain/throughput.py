@@ -26,6 +26,7 @@ class Window:
     input_ids: int = 0
     tokens: int = 0
     lr: float = 0.0  # the learning rate the last optimizer step used
+    data_wait: float = 0.0  # seconds blocked in the data iterator
     started: float = dataclasses.field(default_factory=lambda: time.perf_counter())  # late-bound: tests fake the clock
 
     def add(self, mean_loss: float, batch: dict[str, torch.Tensor], world: int) -> None:
@@ -38,16 +39,25 @@ class Window:
         self.tokens += (input_ids + int((batch["labels"] != LABEL_PAD).sum())) * world
 
     @contextlib.contextmanager
-    def paused(self) -> Iterator[None]:
-        """Time spent inside leaves the window's throughput."""
+    def _timed(self, field: str) -> Iterator[None]:
+        """Add the seconds spent inside to `field`."""
         start = time.perf_counter()
         try:
             yield
         finally:
-            self.started += time.perf_counter() - start
+            setattr(self, field, getattr(self, field) + time.perf_counter() - start)
+
+    def paused(self) -> contextlib.AbstractContextManager[None]:
+        """Time spent inside leaves the window's throughput (its start moves on by as much)."""
+        return self._timed("started")
+
+    def waiting_for_data(self) -> contextlib.AbstractContextManager[None]:
+        """Time spent inside is time the step waited for its batch (it stays in the window)."""
+        return self._timed("data_wait")
 
     def rates(self, flops_per_example: float, peak_flops: float | None, world: int) -> dict[str, float]:
-        """Mean loss, examples / input bytes / tokens per second, model TFLOP/s and MFU (a fraction)."""
+        """Mean loss, examples / input bytes / tokens per second, model TFLOP/s, the fraction of the
+        time spent waiting for data, and MFU (a fraction)."""
         elapsed = max(time.perf_counter() - self.started, 1e-9)
         examples_per_s = self.examples / elapsed
         model_flops = flops_per_example * examples_per_s
@@ -58,6 +68,7 @@ class Window:
             "input_bytes_per_s": self.input_ids / elapsed,
             "tokens_per_s": self.tokens / elapsed,
             "model_tflops": model_flops / 1e12,
+            "data_wait_fraction": self.data_wait / elapsed,
         }
         if peak_flops:
             out["mfu"] = model_flops / (peak_flops * world)

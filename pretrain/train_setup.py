@@ -29,12 +29,20 @@ LOG = logging.getLogger(__name__)
 
 def model_for_run(config: TrainConfig, run_dir: Path, *, resuming: bool, rank: int) -> torch.nn.Module:
     """The run's model; rank 0 records its config in the run directory for resuming and export."""
-    model = build_model(config.run.model, run_dir, resuming=resuming)
+    model = build_model(config.run.model, run_dir, resuming=resuming, device=init_device())
     # A resumed run that lacks the file (deleted, or older than it) gets it too: export needs it.
     if rank == 0 and (not resuming or not (run_dir / MODEL_CONFIG_FILE).exists()):
         run_dir.mkdir(parents=True, exist_ok=True)
         save_model_config(model, run_dir / MODEL_CONFIG_FILE)
     return model
+
+
+def init_device() -> torch.device | None:
+    """Where a random model is initialised: this rank's accelerator, or None (the CPU)."""
+    from deepspeed.accelerator import get_accelerator
+
+    accelerator = get_accelerator()
+    return None if accelerator.device_name() == "cpu" else torch.device(accelerator.current_device_name())
 
 
 def deepspeed_config(config: TrainConfig) -> dict:

@@ -270,7 +270,9 @@ class Trainer:
         self.nonfinite_in_row, self.mid_step = 0, False  # mid_step: part of an accumulation is backpropagated
         self.engine.train()
         while self.engine.global_steps < self.end:
-            step_ended, stop = self.micro_step(next(batches))
+            with self.window.waiting_for_data():
+                batch = next(batches)
+            step_ended, stop = self.micro_step(batch)
             if not step_ended:
                 continue
             step = self.engine.global_steps

@@ -12,7 +12,7 @@ from transformers import T5ForConditionalGeneration
 
 from pretrain.config import ModelSettings
 from pretrain.demo import make_tiny_byt5
-from pretrain.model_setup import fresh_model
+from pretrain.model_setup import build_model, fresh_model
 from pretrain.modeling import GBSWT5Config, GBSWT5ForConditionalGeneration
 
 REPO = Path(__file__).resolve().parents[1]
@@ -66,7 +66,7 @@ def test_cached_hub_gbswt5_checkpoint_is_recognised_offline(tmp_path):
     script = textwrap.dedent(f"""
         import torch
         from pretrain.config import ModelSettings
-        from pretrain.model_setup import fresh_model
+        from pretrain.model_setup import build_model, fresh_model
         from pretrain.modeling import GBSWT5ForConditionalGeneration
         model = fresh_model(ModelSettings(init_from="etri-crossmodal/gbst-test"))
         assert isinstance(model, GBSWT5ForConditionalGeneration), type(model)
@@ -114,3 +114,12 @@ def test_an_init_from_of_another_model_type_is_refused_not_warm_started_in_part(
     saved_gbswt5(tmp_path / "gbswt5")
     with pytest.raises(ConfigError, match="holds a model of type 'gbswt5'; a byt5 run starts from"):
         fresh_model(ModelSettings(type="byt5", init_from=str(tmp_path / "gbswt5")))
+
+
+def test_a_random_model_is_initialised_on_the_given_device_a_warm_start_on_the_cpu(tmp_path):
+    meta = torch.device("meta")  # stands for a GPU: where the parameters are created tells
+    model = build_model(ModelSettings(preset="tiny"), tmp_path / "run", resuming=False, device=meta)
+    assert {p.device.type for p in model.parameters()} == {"meta"}
+    make_tiny_byt5(tmp_path / "byt5", d_model=32, d_ff=64, d_kv=16, num_layers=2)
+    warm = build_model(ModelSettings(init_from=str(tmp_path / "byt5")), tmp_path / "run", resuming=False, device=meta)
+    assert {p.device.type for p in warm.parameters()} == {"cpu"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import socket
+import sys
 
 import numpy as np
 import pytest
@@ -97,6 +98,16 @@ def test_metrics_keep_the_last_record_of_a_repeated_step_and_plot(tmp_path):
     assert [(r["step"], r["kind"], r["loss"]) for r in records] == [(1, "train", 5.0), (2, "eval", 4.5), (2, "train", 3.9)]
     plot_loss_curve(path, tmp_path / "curve.png")
     assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_without_matplotlib_there_is_no_loss_curve_and_no_error(tmp_path, monkeypatch, caplog):
+    path = tmp_path / "metrics.jsonl"
+    path.write_text(json.dumps({"step": 1, "kind": "train", "loss": 5.0}) + "\n")
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now raises ImportError
+    with caplog.at_level("INFO", logger="pretrain.metrics"):
+        plot_loss_curve(path, tmp_path / "curve.png")
+    assert not (tmp_path / "curve.png").exists()
+    assert "matplotlib is not installed" in caplog.text
 
 
 def test_a_failing_wandb_leaves_the_jsonl_metrics(tmp_path, monkeypatch, caplog):

@@ -54,9 +54,9 @@ BATCH = {"input_ids": torch.zeros(4, 8, dtype=torch.long), "attention_mask": tor
 
 
 def fake_trainer(clock: FakeClock, *, max_steps: int, records: list[dict], saves: list[int],
-                 nonfinite_micro_batches: set[int] = frozenset()) -> Trainer:
+                 nonfinite_micro_batches: set[int] = frozenset(), compute_seconds: float = 0.0) -> Trainer:
     """A Trainer whose engine, stream, metrics, evaluation and saving are fakes; each micro-batch
-    takes 10 ms of fake time, an evaluation 0.5 s, a save 0.25 s."""
+    takes 10 ms of fake time to load and `compute_seconds` to train on, an evaluation 0.5 s, a save 0.25 s."""
 
     class Stream:
         epoch = 0
@@ -71,7 +71,12 @@ def fake_trainer(clock: FakeClock, *, max_steps: int, records: list[dict], saves
     trainer.metrics = types.SimpleNamespace(log=records.append)
     trainer.stream, trainer.val_batches = Stream(), [object()]
     drawn = iter(range(10**6))
-    trainer.forward_loss = lambda batch: torch.tensor(1.0)
+
+    def forward_loss(batch):
+        clock.now += compute_seconds
+        return torch.tensor(1.0)
+
+    trainer.forward_loss = forward_loss
     trainer._agree = lambda loss: (1.0, next(drawn) in nonfinite_micro_batches, False)
 
     def evaluate():
@@ -109,6 +114,17 @@ def test_throughput_excludes_evaluation_and_checkpoint_time(monkeypatch):
     # at step 4, 8 micro-batches, the evaluation at step 2 and the save at step 3 took 0.83 s.
     per_step = [4 * MICRO_BATCH_SECONDS / 2, (8 * MICRO_BATCH_SECONDS + EVAL_SECONDS + SAVE_SECONDS) / 4]
     assert [r["eta_s"] for r in train] == pytest.approx([per_step[0] * 4, per_step[1] * 2, 0.0])
+
+
+def test_data_wait_is_the_time_blocked_in_the_data_iterator(monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(throughput_module.time, "perf_counter", clock)
+    records = []
+    fake_trainer(clock, max_steps=4, records=records, saves=[], compute_seconds=0.03)._train()
+    train = [r for r in records if r["kind"] == "train"]
+    # 10 ms loading per 40 ms micro-batch; evaluation and saves stay out of both sides.
+    assert [r["data_wait_fraction"] for r in train] == pytest.approx([0.25, 0.25])
+    assert train[0]["examples_per_s"] == pytest.approx(4 / 0.04)
 
 
 def test_nonfinite_stop_saves_only_between_steps():
