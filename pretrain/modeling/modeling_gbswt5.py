@@ -29,6 +29,8 @@ size. No candidate tensor of shape (b, s, blocks, d) is ever materialised.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import inspect
 import math
 from dataclasses import dataclass
 
@@ -476,6 +478,13 @@ def fused_span_loss(
     return _ChunkedSpanLoss.apply(hidden, weight, labels, float(z_loss), chunk).float()
 
 
+# What transformers calls the key/value cache, in T5Stack's arguments and its outputs:
+# `past_key_values` up to 5.17 or so, `cache` from a later 5.x on. Both are supported, so the
+# exported remote code runs with the transformers a user has (a GPU image's may be older).
+CACHE = "cache" if "cache" in inspect.signature(T5Stack.forward).parameters else "past_key_values"
+OUTPUT_CACHE = "cache" if "cache" in {f.name for f in dataclasses.fields(Seq2SeqLMOutput)} else "past_key_values"
+
+
 @dataclass
 class GBSWT5EncoderOutput(BaseModelOutput):
     """Encoder output plus the downsampled mask the decoder's cross-attention needs."""
@@ -641,10 +650,10 @@ class GBSWT5ForConditionalGeneration(GBSWT5PreTrainedModel, GenerationMixin):
             input_ids=decoder_input_ids,
             attention_mask=decoder_attention_mask,
             inputs_embeds=decoder_inputs_embeds,
-            cache=cache,
             encoder_hidden_states=encoder_outputs.last_hidden_state,
             encoder_attention_mask=encoder_mask,
             use_cache=use_cache,
+            **{CACHE: cache},
             **kwargs,
         )
         sequence_output = decoder_outputs.last_hidden_state
@@ -661,7 +670,7 @@ class GBSWT5ForConditionalGeneration(GBSWT5PreTrainedModel, GenerationMixin):
         return Seq2SeqLMOutput(
             loss=loss,
             logits=logits,
-            cache=decoder_outputs.cache,
+            **{OUTPUT_CACHE: getattr(decoder_outputs, CACHE)},
             decoder_hidden_states=decoder_outputs.hidden_states,
             decoder_attentions=decoder_outputs.attentions,
             cross_attentions=decoder_outputs.cross_attentions,
