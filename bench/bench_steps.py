@@ -1,0 +1,89 @@
+"""Benchmark: the CPU cost of each corpus-quality step alone, per worker, on the documents of
+bench_corpus_quality.py's corpus (real multi-line Korean documents with injected near copies, and
+its KorSTS evaluation file for the decontamination), after the cleaning every document gets.
+
+Steps: decontamination, PII masking, the quality presets curated and web, and near-dedup's band
+keys (a worker's BandKeySpill: batches, then the per-band sort and write). Printed: MB of cleaned
+text per CPU second (the fastest of --repeat passes), and the CPU seconds of each step's first call
+on one short document: for the compiled steps, loading the kernels from the disk cache (compiling
+them, on a checkout's first run), a fixed cost per worker that 220 GB does not notice.
+
+    .venv/bin/python bench/bench_steps.py [--mb 8] [--repeat 3] [--corpora DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "bench")]
+import bench_corpus_quality  # noqa: E402
+from data_prep.clean import CleanOptions, cleaning_steps  # noqa: E402
+from data_prep.decontam import decontam_steps  # noqa: E402
+from data_prep.minhash import BandKeySpill, NearDedupOptions  # noqa: E402
+from data_prep.pii import pii_steps  # noqa: E402
+from data_prep.quality import quality_steps  # noqa: E402
+from data_prep.steps import Pipeline, Step  # noqa: E402
+
+SHORT = "짧은 문서 하나로 첫 호출의 비용을 잰다. 연락처 010-1234-5678.\n둘째 줄."
+
+
+def cpu_seconds(fn: Callable[[], object]) -> float:
+    start = time.process_time()  # CPU time: the machine is shared
+    fn()
+    return time.process_time() - start
+
+
+def run_steps(steps: list[Step], text: str) -> str | None:
+    """The steps alone, without the pipeline's per-document counting and sampling."""
+    edits: Counter = Counter()
+    for step in steps:
+        text = step.run(text, edits)
+        if text is None:
+            return None
+    return text
+
+
+def band_keys_pass(docs: list[str], work: Path) -> None:
+    spill = BandKeySpill(work / "keys.npy", NearDedupOptions(True))
+    for doc in docs:
+        spill.add(doc)
+    spill.commit()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mb", type=float, default=8, help="corpus size")
+    parser.add_argument("--repeat", type=int, default=3, help="timed passes per step; the fastest counts")
+    parser.add_argument("--corpora", type=Path, default=bench_corpus_quality.CORPORA)
+    args = parser.parse_args()
+    bench_corpus_quality.CORPORA = args.corpora
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        raw, _, eval_file = bench_corpus_quality.build(work / "corpus.jsonl", args.mb)
+        clean = Pipeline.of(cleaning_steps("jsonl", CleanOptions()))
+        docs = [text for text in map(clean, raw) if text is not None]
+        mb = sum(len(d.encode("utf-8")) for d in docs) / 1e6
+        steps = {}
+        load = cpu_seconds(lambda: steps.update(decontamination=decontam_steps((str(eval_file),))))
+        steps.update({"PII masking": pii_steps("mask"), "quality curated": quality_steps("curated"),
+                      "quality web": quality_steps("web")})
+        print(f"{len(docs)} cleaned documents, {mb:.1f} MB; loading the evaluation file (the main process's "
+              f"job, numba's start-up included) {load:.2f} CPU s")
+        print(f"{'step':<22} {'first call CPU s':>16} {'MB/CPU-s':>9}")
+        for name, step_list in steps.items():
+            first = cpu_seconds(lambda: run_steps(step_list, SHORT))
+            best = min(cpu_seconds(lambda: [run_steps(step_list, d) for d in docs]) for _ in range(args.repeat))
+            print(f"{name:<22} {first:>16.2f} {mb / best:>9.1f}")
+        first = cpu_seconds(lambda: band_keys_pass([SHORT], work))
+        best = min(cpu_seconds(lambda: band_keys_pass(docs, work)) for _ in range(args.repeat))
+        print(f"{'near-dedup band keys':<22} {first:>16.2f} {mb / best:>9.1f}")
+
+
+if __name__ == "__main__":
+    main()
