@@ -8,9 +8,10 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-import numpy as np
-
+from data_prep.lazy import lazy_module
 from data_prep.steps import Pipeline, Step, check, rewrite
+
+text_stats = lazy_module("data_prep.text_stats")  # numba kernels: loaded by a first --min-hangul-ratio check
 
 # Every character the cleaner rewrites one by one, and its replacement: a single regex scan
 # finds them (they are rare), a dict lookup per match replaces them.
@@ -22,8 +23,6 @@ _SUSPECT = re.compile("[" + "".join(re.escape(ch) for ch in _CHAR_FIXES) + "]")
 # Where a newline needs whitespace squeezing (" \n", "\n ", "\n\n\n"): one pass finds all three, and
 # a pattern that starts with a literal newline scans at memchr speed (the "\n " scan of `in` is slow).
 _NEWLINE_SQUEEZE = re.compile(r"\n(?= |\n\n)|\n(?<= \n)")
-# Hangul syllables, jamo and compatibility jamo (the characters of ㅋㅋㅋ and ㅠㅠ, too).
-HANGUL_RANGES = ((0xAC00, 0xD7A3), (0x1100, 0x11FF), (0x3130, 0x318F))
 # Modu spoken/messenger transcription marks: {laughing}, {clearing} ..., (()) for unintelligible
 # speech, ((word)) for an uncertain transcription (the word is kept).
 _MODU_SPEECH = re.compile(r"\{[a-z_ ]+\}|\(\(\s*\)\)")
@@ -84,13 +83,10 @@ def strip_modu_tags(text: str, deid_tags: str) -> str:
 
 
 def hangul_ratio(text: str) -> float:
-    """Share of Hangul (syllables and jamo) among the non-whitespace characters."""
-    letters = len(text) - text.count(" ") - text.count("\n")
-    if letters == 0:
-        return 0.0
-    points = np.frombuffer(text.encode("utf-32-le"), np.uint32)
-    hangul = sum(int(np.count_nonzero((points >= lo) & (points <= hi))) for lo, hi in HANGUL_RANGES)
-    return hangul / letters
+    """Share of Hangul (syllables and jamo) among the characters other than spaces and newlines."""
+    counts = text_stats.text_counts(text)
+    letters = len(text) - counts.blanks
+    return counts.hangul / letters if letters else 0.0
 
 
 def cleaning_steps(fmt: str, options: CleanOptions) -> list[Step]:

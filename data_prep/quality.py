@@ -8,23 +8,16 @@ has no line statistics worth the name.
 """
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass
-from functools import lru_cache
 
 from data_prep.clean import hangul_ratio
-from data_prep.repetition import duplicate_lines, repeated_word_share, squeeze_runs, word_ngrams
+from data_prep.lazy import lazy_module
 from data_prep.steps import Step, check
 
-# A line "ends a sentence" if it ends in terminal punctuation (datatrove's FineWebQualityFilter
-# stop characters, plus the CJK and closing-quote forms) or in a Korean sentence-final syllable
-# without punctuation, common in comments and notes: ~다, ~요, ~죠, ~까, ~네, ~음, ~함, ~임.
-SENTENCE_ENDS = tuple(".!?…。？！\"'”’」』)") + tuple("다요죠까네음함임")
-# Long runs of Latin letters, digits and URL/base64 symbols without a space: URLs, hashes, base64,
-# keyboard mashing. Prose never has a 25-character token.
-_LATIN_JUNK = re.compile(r"[A-Za-z0-9+/=_\-.:%&?#@~]{25,}")
-_NOT_ASCII = bytes(range(0x80, 0x100))
+# Compiled measures: numba loads in the workers that filter only, when a first document is measured.
+repetition = lazy_module("data_prep.repetition")
+text_stats = lazy_module("data_prep.text_stats")
 
 
 @dataclass(frozen=True)
@@ -34,7 +27,7 @@ class Thresholds:
     any_keep: int  # runs of any other non-space character likewise
     min_chars: int = 0
     min_hangul_ratio: float | None = None  # Hangul share of the non-space characters
-    max_latin_junk: float | None = None  # share of characters in _LATIN_JUNK tokens
+    max_latin_junk: float | None = None  # share of characters in Latin-junk tokens (char_kernels)
     dup_line_frac: float | None = None  # lines repeating an earlier line / lines
     dup_line_char_frac: float | None = None  # their characters / characters (newlines excluded)
     min_line_punct: float | None = None  # lines ending a sentence / lines
@@ -84,58 +77,50 @@ def quality_steps(preset: str) -> list[Step]:
         steps.append(check("latin_noise", lambda text: _little_latin_junk(text, limits.max_latin_junk)))
     steps += _line_steps(limits)
     for n, limit in limits.top_ngrams:
-        steps.append(check(f"top_{n}_gram", lambda text, n=n, limit=limit: word_ngrams(text).top_fraction(n) <= limit))
-    # Without top n-gram filters (curated) the n-gram pass is rarely needed: a cheap bound decides first.
-    gate = repeated_word_share if not limits.top_ngrams else lambda text: 1.0
+        steps.append(check(f"top_{n}_gram", lambda text, n=n, limit=limit:
+                           repetition.word_ngrams(text).top_fraction(n) <= limit))
+    # Without top n-gram filters (curated) the n-gram levels are rarely needed: a cheap bound decides first.
+    gate = repetition.repeated_word_share if not limits.top_ngrams else lambda text: 1.0
     for n, limit in limits.dup_ngrams:
         steps.append(check(f"dup_{n}_gram", lambda text, n=n, limit=limit: gate(text) <= limit
-                           or word_ngrams(text).duplicate_fraction(n) <= limit))
+                           or repetition.word_ngrams(text).duplicate_fraction(n) <= limit))
     return steps
 
 
 def _line_steps(limits: Thresholds) -> list[Step]:
     steps = []
     if limits.dup_line_frac is not None:
-        steps.append(check("dup_lines", lambda text: _multiline(text, lambda lines: duplicate_lines(lines)[0]
-                                                                / len(lines) <= limits.dup_line_frac)))
+        steps.append(check("dup_lines", lambda text: _multiline(
+            text, lambda counts: counts.duplicate_lines / counts.lines <= limits.dup_line_frac)))
     if limits.dup_line_char_frac is not None:
         steps.append(check("dup_line_chars", lambda text: _multiline(
-            text, lambda lines: duplicate_lines(lines)[1] / sum(map(len, lines)) <= limits.dup_line_char_frac)))
+            text, lambda counts: counts.duplicate_line_chars / counts.line_chars <= limits.dup_line_char_frac)))
     if limits.min_line_punct is not None:
         steps.append(check("line_punct", lambda text: _multiline(
-            text, lambda lines: sum(line.endswith(SENTENCE_ENDS) for line in lines) / len(lines)
-            >= limits.min_line_punct)))
+            text, lambda counts: counts.sentence_ends / counts.lines >= limits.min_line_punct)))
     if limits.max_newline_per_word is not None:
         steps.append(check("list_like", lambda text: _multiline(
-            text, lambda lines: text.count("\n") / max(word_ngrams(text).words, 1) <= limits.max_newline_per_word)))
+            text, lambda counts: text.count("\n") / max(repetition.word_ngrams(text).words, 1)
+            <= limits.max_newline_per_word)))
     return steps
 
 
 def _squeeze(text: str, edits: Counter, limits: Thresholds) -> str:
-    squeezed = squeeze_runs(text, limits.hangul_keep, limits.any_keep)
+    squeezed = repetition.squeeze_runs(text, limits.hangul_keep, limits.any_keep)
     if squeezed is not text:
         edits["repeated_chars"] += 1
     return squeezed
 
 
 def _multiline(text: str, keep) -> bool:
-    """`keep(lines)` for a document of two or more non-empty lines; a one-line document passes."""
+    """`keep(text_stats.TextCounts)` for a document of two or more non-empty lines; a one-line
+    document passes."""
     if "\n" not in text:
         return True
-    lines = _lines(text)
-    return len(lines) < 2 or keep(lines)
-
-
-@lru_cache(maxsize=1)
-def _lines(text: str) -> list[str]:
-    """The non-empty lines, split once for the line filters that look at one document in turn."""
-    return [line for line in text.split("\n") if line]
+    counts = text_stats.text_counts(text)
+    return counts.lines < 2 or keep(counts)
 
 
 def _little_latin_junk(text: str, limit: float) -> bool:
-    """Whether at most `limit` of the characters are in _LATIN_JUNK tokens. Those are non-space
-    ASCII characters: a document with too few of them (most Korean text) passes without the regex."""
-    ascii_chars = len(text.encode("utf-8").translate(None, _NOT_ASCII)) - text.count(" ") - text.count("\n")
-    if ascii_chars < 25 or ascii_chars <= limit * len(text):
-        return True
-    return sum(map(len, _LATIN_JUNK.findall(text))) <= limit * len(text)
+    """Whether at most `limit` of the characters are in Latin-junk tokens (char_kernels)."""
+    return text_stats.text_counts(text).latin_junk <= limit * len(text)

@@ -1,5 +1,5 @@
 """Corpus-quality presets: each filter against a document that trips it and one that passes, the
-vectorised repetition measures against slow loop references, repeated-character runs, and
+compiled repetition measures against slow loop references, repeated-character runs, and
 `curated` on real edited Korean text (../shared/corpora, skipped where absent)."""
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ def test_ngram_fractions_match_loop_references(text, n):
 @given(st.lists(st.integers(0, 6), max_size=400))
 def test_repeated_bigram_runs_match_a_loop(codes):
     """The per-position run of repeated bigrams and the longest run (what picks each n's candidates)
-    against a loop over the bigrams, in the NumPy path (texts of 2000 bytes or more)."""
+    against a loop over the bigrams, in texts of 2000 bytes or more (once a separate NumPy path)."""
     words = [b"w%d" % c for c in codes] + [b"x%d" % i for i in range(700)]
     stats = WordNgrams(b" ".join(words).decode())
     bigrams = Counter(zip(words, words[1:]))
