@@ -11,6 +11,12 @@ difference between measuring the matrix and measuring half of it. The price: one
 allocator across configurations, so each records the memory still allocated when it starts
 (`memory_left_gb`) and the peak statistics are reset before it.
 
+Expected on an H200 (not yet measured; model FLOPs at ~35% MFU, the rest guessed): ~20 s to
+start, ~8 s to build each configuration (model initialised on the GPU, ZeRO-2 partitions), 12
+steps in 2-7 s (GBSWT5-large: 2.3 TFLOP per example, 0.1 s a step at micro 16), float32 ~1 s a
+step, Flex's kernel compile ~30 s, torch.compile of the blocks ~100 s, ByT5-large 2.8x the
+FLOPs: about 11 configurations in 4-7 minutes, inside the default 480 s budget.
+
     python launch/gpu_check.py --config ds_configs/large.json --report-dir runs/gpu_check
 """
 from __future__ import annotations

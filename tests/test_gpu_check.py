@@ -63,3 +63,19 @@ def test_a_spent_budget_skips_every_configuration_and_still_writes_the_report(tm
     deadline = [r for r in doc["configs"] if r["reason"].startswith("deadline")]
     assert deadline and deadline[0]["name"] == RAN[0]
     assert doc["reference"] is None and "bf16 against float32: not measured" in table
+
+
+def test_the_offline_wrapper_installs_the_listed_wheels_then_runs_the_check(tmp_path):
+    wheels = tmp_path / "whl"
+    wheels.mkdir()
+    for name in ("requirements.txt", "requirements-datasets.txt"):
+        (wheels / name).write_text("")  # this venv has everything: nothing to install
+    env = run_env(**DRY_RUN, BUDGET_S="0", REPORT_DIR=str(tmp_path / "report"), WORK=str(tmp_path / "work"),
+                  PY=sys.executable, WHEELS=str(wheels), DEPS=str(tmp_path / "deps"))
+    done = subprocess.run(["bash", "launch/gpu_check_offline.sh"], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "deepspeed 0." in done.stdout and json.loads((tmp_path / "report" / "gpu_check.json").read_text())["finished"]
+    env["WHEELS"] = str(tmp_path / "none")
+    done = subprocess.run(["bash", "launch/gpu_check_offline.sh"], cwd=REPO, env=env, capture_output=True, text=True)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "launch/gpu_wheels.sh" in done.stderr
