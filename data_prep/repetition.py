@@ -39,7 +39,8 @@ class WordNgrams:
         self._points = code_points(text)
         # longest: the longest chain of repeated bigrams; no n-gram with n > longest + 1 repeats
         (self.words, self.longest, self.repeated_bytes, self.size,
-         self._bytes) = span_kernels.word_ngrams(self._points, most)
+         measures) = span_kernels.word_ngrams(self._points, most)
+        self._top, self._covered = measures.tolist()  # lists: nine filters read them in turn
 
     @cached_property
     def _bigrams(self) -> tuple[np.ndarray, np.ndarray]:
@@ -55,23 +56,29 @@ class WordNgrams:
         """chain[i]: how many repeated bigrams follow one another from word i on."""
         return self._bigrams[1]
 
-    def _measure(self, n: int) -> np.ndarray:
-        """[top bytes, covered bytes] of n-grams (span_kernels.ngram_bytes)."""
-        if n >= self._bytes.shape[1]:
-            self._bytes = span_kernels.word_ngrams(self._points, n)[4]
-        return self._bytes[:, n]
+    def _measure(self, n: int) -> None:
+        """Measure the n-grams up to n too (span_kernels.ngram_bytes)."""
+        self._top, self._covered = span_kernels.word_ngrams(self._points, n)[4].tolist()
 
     def top_fraction(self, n: int) -> float:
         """Bytes of the most frequent word n-gram (all its occurrences, joined by spaces) over the
         document's bytes. Only an n-gram that occurs twice or more counts (datatrove's counts a
         unique one too, which drops every document of fewer than about 1/limit n-grams)."""
-        return 0.0 if n - 1 > self.longest else int(self._measure(n)[0]) / self.size
+        if n - 1 > self.longest:
+            return 0.0
+        if n >= len(self._top):
+            self._measure(n)
+        return self._top[n] / self.size
 
     def duplicate_fraction(self, n: int) -> float:
         """Bytes of the words covered by a word n-gram that already occurred earlier in the document,
         over the document's bytes: Gopher's duplicate n-gram character fraction
         (the union of the repeated n-grams, which datatrove approximates with a greedy skip)."""
-        return 0.0 if n - 1 > self.longest else int(self._measure(n)[1]) / self.size
+        if n - 1 > self.longest:
+            return 0.0
+        if n >= len(self._covered):
+            self._measure(n)
+        return self._covered[n] / self.size
 
 
 @lru_cache(maxsize=1)

@@ -22,7 +22,8 @@ SENTENCE_ENDS = tuple(".!?…。？！\"'”’」』)") + tuple("다요죠까�
 _ENDS = np.array(sorted(map(ord, SENTENCE_ENDS)), np.int64)
 # What bytes.split() splits the UTF-8 text at: ASCII whitespace.
 _SPLIT = np.array([chr(point).encode().isspace() for point in range(128)])
-_FNV_PRIME = np.uint64(0x100000001B3)
+_MULTIPLIERS = tuple(np.uint64(m) for m in (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB,
+                                            0xD6E8FEB86659FD93, 0xA0761D6478BD642F, 0xE7037ED1A0B428DB))
 _PAIR = np.uint64(0x9E3779B97F4A7C15)
 _FMIX = (np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53))
 
@@ -82,12 +83,15 @@ def _slot(h: np.uint64, size: int) -> int:
 @kernel
 def _span_hash(points: np.ndarray, start: int, length: int) -> np.uint64:
     """A hash of the span's length and its first, middle and last two points: a fixed cost per span
-    (a word or line), unlike a hash of every point; spans it does not tell apart are compared."""
-    h = np.uint64(length)
-    for i in (0, 1, length // 2, length - 2, length - 1):
-        if 0 <= i < length:
-            h = (h ^ np.uint64(points[start + i])) * _FNV_PRIME
-    return h
+    (a word or line), unlike a hash of every point; spans it does not tell apart are compared.
+    Products of independent multipliers, and no branch on the length (word lengths vary)."""
+    if length == 0:
+        return np.uint64(0)
+    second, end = min(1, length - 1), start + length - 1
+    h = np.uint64(length) * _MULTIPLIERS[0]
+    h ^= np.uint64(points[start]) * _MULTIPLIERS[1] ^ np.uint64(points[start + second]) * _MULTIPLIERS[2]
+    h ^= np.uint64(points[start + length // 2]) * _MULTIPLIERS[3]
+    return h ^ np.uint64(points[end - second]) * _MULTIPLIERS[4] ^ np.uint64(points[end]) * _MULTIPLIERS[5]
 
 
 @kernel
@@ -153,37 +157,30 @@ def pair_ids(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 
 @kernel
-def _words(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(starts, ends) of the words, split where bytes.split() splits the UTF-8 text."""
+def _word_ids(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """(ids, first, UTF-8 bytes) of the words, split where bytes.split() splits the UTF-8 text
+    (ids and first as span_ids gives them), and the UTF-8 bytes of the whole text."""
     starts = np.empty(len(points) // 2 + 2, np.int64)
     ends = np.empty(len(starts), np.int64)
-    began = ended = 0
+    start_bytes = np.empty(len(starts), np.int64)
+    end_bytes = np.empty(len(starts), np.int64)
+    began = ended = total = 0
     before = True  # whether the previous point splits (the text starts after one)
     # Without a branch (a word ends every few points): each point is written as a start and an
     # end, and kept by counting it only where a word begins or ends. DEL (0x7F) is no space and
     # stands for every non-ASCII point.
     for i in range(len(points)):
         split = _SPLIT[min(points[i], 0x7F)]
-        starts[began] = i
+        starts[began], start_bytes[began] = i, total
         began += before and not split
-        ends[ended] = i
+        ends[ended], end_bytes[ended] = i, total
         ended += split and not before
         before = split
-    ends[ended] = len(points)
+        total += utf8_width(points[i])
+    ends[ended], end_bytes[ended] = len(points), total
     ended += not before
-    return starts[:began], ends[:ended]
-
-
-@kernel
-def _word_ids(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(ids, first, UTF-8 bytes) of the words (span_ids' ids and first)."""
-    starts, ends = _words(points)
-    ids, first = span_ids(points, starts, ends)
-    widths = np.zeros(len(ids), np.int64)
-    for k in range(len(ids)):
-        for i in range(starts[k], ends[k]):
-            widths[k] += utf8_width(points[i])
-    return ids, first, widths
+    ids, first = span_ids(points, starts[:began], ends[:ended])
+    return ids, first, end_bytes[:ended] - start_bytes[:began], total
 
 
 @kernel
@@ -211,16 +208,13 @@ def _bigram_runs(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def word_ngrams(points: np.ndarray, most: int) -> tuple[int, int, int, int, np.ndarray]:
     """(words, longest chain of repeated bigrams, UTF-8 bytes of the words that repeat an earlier
     one, UTF-8 bytes of the text, ngram_bytes up to `most`: none for most < 2) in one call."""
-    ids, first, widths = _word_ids(points)
+    ids, first, widths, size = _word_ids(points)
     prefix = np.zeros(len(ids) + 1, np.int64)  # prefix[k]: UTF-8 bytes of the words before word k
     repeated = 0
     for k in range(len(ids)):
         prefix[k + 1] = prefix[k] + widths[k]
         if first[ids[k]] != k:
             repeated += widths[k]
-    size = len(points)
-    for i in range(len(points)):
-        size += utf8_width(points[i]) - 1
     chain = _bigram_runs(ids)[1]
     longest = chain.max() if len(chain) else 0
     return len(ids), longest, repeated, size, ngram_bytes(ids, prefix, chain, most)
