@@ -44,6 +44,13 @@ def document_steps(unit: Unit, options: CleanOptions) -> list[Step]:
             + quality_steps(options.quality_of(unit.source)) + pii_steps(options.pii))
 
 
+def uses_kernels(clean: CleanOptions, near: NearDedupOptions) -> bool:
+    """Whether any document step of the run is a compiled (numba) kernel."""
+    presets = {clean.quality} | {preset for _, preset in clean.quality_for}
+    return near.enabled or clean.pii == "mask" or bool(clean.decontaminate) or presets != {"off"} or \
+        clean.min_hangul_ratio > 0
+
+
 def die_with_parent(parent: int) -> None:
     """Pool worker initializer: the worker is killed (SIGKILL, silently) as soon as its parent
     dies, e.g. by kill -9, instead of working through the queued units and printing a

@@ -18,3 +18,16 @@ import numba
 def kernel(fn: Callable) -> Callable:
     """`fn` compiled to machine code (integer arithmetic wraps as in NumPy's uint64)."""
     return numba.njit(cache=True, nogil=True)(fn)
+
+
+@kernel
+def _identity(x: int) -> int:
+    return x
+
+
+def start() -> None:
+    """Start numba's compiler in this process: its first kernel costs ~1 CPU s however small (numba
+    loads all its registries, and probes BLAS through scipy where that is installed), later ones
+    ~0.01 s each. The main process calls this before it forks the workers, which inherit it instead
+    of each paying it."""
+    _identity(0)

@@ -24,7 +24,7 @@ from pathlib import Path
 from data_prep.assemble import assemble, kept_hashes, validation_threshold
 from data_prep.audit import SAMPLES, write_samples
 from data_prep.clean import CleanOptions
-from data_prep.extract import ExtractJob, die_with_parent, extract_unit
+from data_prep.extract import ExtractJob, die_with_parent, extract_unit, uses_kernels
 from data_prep.inputs import InputError, InputSpec, check_text_field, file_identity, plan_units, select_split
 from data_prep.manifest import source_counts, sum_counts, summary_table, versions
 from data_prep.minhash import NearDedupOptions
@@ -193,6 +193,9 @@ def _extract(units: list[Unit], config: PrepareConfig, work: Path, metas: dict[i
     progress = Progress(sum(u.size for u in units), "prepare")
     with contextlib.ExitStack() as stack:
         if config.workers > 1 and len(pending) > 1:
+            if uses_kernels(config.clean, config.near):
+                from data_prep import jit  # numba, only for a run whose steps are compiled
+                jit.start()
             pool = multiprocessing.get_context("fork").Pool(config.workers, die_with_parent, (os.getpid(),))
             stack.enter_context(pool)
             results = pool.imap(extract_unit, pending)
