@@ -127,8 +127,12 @@ class Trainer:
     # -- one micro-batch -----------------------------------------------------------------------
 
     def forward_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Training loss of one micro-batch (cross entropy + z-loss), in float32."""
-        return span_loss(self.forward_logits(batch), batch["labels"].to(self.engine.device), self.run.model.z_loss)
+        """Training loss of one micro-batch (cross entropy + z-loss), in float32: of the logits, or
+        with run.model.loss chunked / liger the model's own from its hidden states (no logits)."""
+        labels = batch["labels"].to(self.engine.device)
+        if self.run.model.loss != "logits":
+            return self.engine(**_model_inputs(batch, self.engine.device), labels=labels).loss
+        return span_loss(self.forward_logits(batch), labels, self.run.model.z_loss)
 
     def forward_logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.engine(**_model_inputs(batch, self.engine.device)).logits

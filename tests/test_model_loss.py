@@ -3,12 +3,14 @@ against span_loss on full logits: value and gradients of the hidden states and t
 from __future__ import annotations
 
 import copy
+import types
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 from pretrain.modeling import GBSWT5Config, GBSWT5ForConditionalGeneration, fused_span_loss, span_loss
+from pretrain.trainer import Trainer
 from tests.test_model import padded_batch
 from tests.test_model_attention import assert_grads_close
 
@@ -71,3 +73,27 @@ def test_model_training_loss_is_the_same_with_the_chunked_path() -> None:
     assert_grads_close(fused_grads, plain_grads, 1e-4)
     chunked.eval()  # evaluation keeps its logits
     assert chunked(input_ids=ids, attention_mask=mask, labels=labels).logits is not None
+
+
+@pytest.mark.parametrize("loss", ["chunked", "liger"])
+def test_the_trainer_trains_on_the_chunked_loss_when_set(loss: str) -> None:
+    """run.model.loss reaches training: the trainer's loss comes from the model's hidden states
+    (lm_head never runs) and equals the logits path's, z-loss included."""
+    torch.manual_seed(0)
+    model = GBSWT5ForConditionalGeneration(GBSWT5Config.from_preset("tiny", dropout_rate=0.0, z_loss=1e-4)).train()
+    ids, mask = padded_batch([60, 33])
+    labels = torch.randint(3, 259, (2, 15))
+    labels[1, 9:] = -100
+    batch = {"input_ids": ids, "attention_mask": mask, "labels": labels,
+             "decoder_input_ids": model._shift_right(labels), "decoder_attention_mask": torch.ones_like(labels)}
+    trainer = object.__new__(Trainer)
+    trainer.engine = model  # stands for the DeepSpeed engine: called with the batch, has .device
+    losses, heads = {}, []
+    model.lm_head.register_forward_hook(lambda *args: heads.append(1))
+    for setting in ("logits", loss):
+        trainer.run = types.SimpleNamespace(model=types.SimpleNamespace(loss=setting, z_loss=1e-4))
+        model.loss_implementation = setting
+        heads.clear()
+        losses[setting] = trainer.forward_loss(batch)
+        assert len(heads) == (1 if setting == "logits" else 0)
+    torch.testing.assert_close(losses[loss], losses["logits"], rtol=1e-6, atol=1e-6)
