@@ -11,6 +11,7 @@ from data_prep.audit import SAMPLES
 from data_prep.clean import CleanOptions
 from data_prep.decontam import EvalFileError, eval_set
 from data_prep.inputs import InputError, parse_input
+from data_prep.malloc import fix_mmap_threshold
 from data_prep.merge import MergeError, merge
 from data_prep.merge_near import NearMergeError
 from data_prep.minhash import NearDedupOptions
@@ -167,6 +168,7 @@ def _config(args: argparse.Namespace, argv: list[str]) -> PrepareConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
+    fix_mmap_threshold()
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
         argv = ["prepare", *argv]
