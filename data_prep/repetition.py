@@ -30,16 +30,15 @@ def squeeze_runs(text: str, hangul_keep: int | None, any_keep: int) -> str:
 
 
 class WordNgrams:
-    """The word n-gram statistics of one document (span_kernels.word_ngrams), for n up to
-    `most` measured in one call (the presets ask for 2 to 10; 0: only the word counts)."""
+    """The word n-gram statistics of one document (span_kernels.word_ngrams), for n up to MOST
+    measured in one call (the presets ask for 2 to 10)."""
 
     MOST = 10
 
-    def __init__(self, text: str, most: int = MOST):
+    def __init__(self, text: str):
         self._points = code_points(text)
         # longest: the longest chain of repeated bigrams; no n-gram with n > longest + 1 repeats
-        (self.words, self.longest, self.repeated_bytes, self.size,
-         measures) = span_kernels.word_ngrams(self._points, most)
+        self.words, self.longest, self.size, measures = span_kernels.word_ngrams(self._points, self.MOST)
         self._top, self._covered = measures.tolist()  # lists: nine filters read them in turn
 
     @cached_property
@@ -58,7 +57,7 @@ class WordNgrams:
 
     def _measure(self, n: int) -> None:
         """Measure the n-grams up to n too (span_kernels.ngram_bytes)."""
-        self._top, self._covered = span_kernels.word_ngrams(self._points, n)[4].tolist()
+        self._top, self._covered = span_kernels.word_ngrams(self._points, n)[3].tolist()
 
     def top_fraction(self, n: int) -> float:
         """Bytes of the most frequent word n-gram (all its occurrences, joined by spaces) over the
@@ -92,5 +91,5 @@ def repeated_word_share(text: str) -> float:
     """Bytes of the words that are not the first occurrence of their word, over the document's bytes:
     an upper bound of every duplicate n-gram fraction (a word covered by a repeated n-gram repeats a
     word of its first occurrence), measured without the n-grams: most documents need no more."""
-    stats = WordNgrams(text, most=0)
-    return stats.repeated_bytes / stats.size if stats.size else 0.0
+    repeated, size = span_kernels.repeated_words(code_points(text))
+    return repeated / size if size else 0.0

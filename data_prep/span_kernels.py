@@ -205,19 +205,27 @@ def _bigram_runs(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @kernel
-def word_ngrams(points: np.ndarray, most: int) -> tuple[int, int, int, int, np.ndarray]:
-    """(words, longest chain of repeated bigrams, UTF-8 bytes of the words that repeat an earlier
-    one, UTF-8 bytes of the text, ngram_bytes up to `most`: none for most < 2) in one call."""
+def repeated_words(points: np.ndarray) -> tuple[int, int]:
+    """(UTF-8 bytes of the words that repeat an earlier one, UTF-8 bytes of the text)."""
     ids, first, widths, size = _word_ids(points)
-    prefix = np.zeros(len(ids) + 1, np.int64)  # prefix[k]: UTF-8 bytes of the words before word k
     repeated = 0
     for k in range(len(ids)):
-        prefix[k + 1] = prefix[k] + widths[k]
         if first[ids[k]] != k:
             repeated += widths[k]
+    return repeated, size
+
+
+@kernel
+def word_ngrams(points: np.ndarray, most: int) -> tuple[int, int, int, np.ndarray]:
+    """(words, longest chain of repeated bigrams, UTF-8 bytes of the text, ngram_bytes up to
+    `most`) in one call."""
+    ids, _, widths, size = _word_ids(points)
+    prefix = np.zeros(len(ids) + 1, np.int64)  # prefix[k]: UTF-8 bytes of the words before word k
+    for k in range(len(ids)):
+        prefix[k + 1] = prefix[k] + widths[k]
     chain = _bigram_runs(ids)[1]
     longest = chain.max() if len(chain) else 0
-    return len(ids), longest, repeated, size, ngram_bytes(ids, prefix, chain, most)
+    return len(ids), longest, size, ngram_bytes(ids, prefix, chain, most)
 
 
 @kernel
