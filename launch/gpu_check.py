@@ -172,6 +172,12 @@ def header(args: argparse.Namespace) -> dict:
             "memory_gib": torch.cuda.get_device_properties(0).total_memory / GIB if cuda else None}
 
 
+def _importable(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
+
+
 def _known_peak() -> float | None:
     import torch
 
@@ -194,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
 
     head = header(args)
     options = MatrixOptions(micros=args.micros, attentions=args.attentions, compile=args.compile, byt5=args.byt5,
-                            memory_gib=head["memory_gib"])
+                            memory_gib=head["memory_gib"], liger=torch.cuda.is_available() and _importable("liger_kernel"))
     cost = CostModel() if torch.cuda.is_available() else CostModel(setup_s=5, train_s=5, compile_s=60, fp32_slowdown=1)
     results: list[dict] = []
     for item in plan(options, results):

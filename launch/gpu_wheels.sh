@@ -2,8 +2,8 @@
 # .whl/: what a GPU machine without network lacks to run launch/gpu_check.sh, collected here from
 # the package registry. It has torch, transformers (and what they require), pyarrow and tqdm; it
 # gets DeepSpeed (a pure-Python wheel built from its sdist with no op prebuilt: ZeRO-2 with
-# torch's AdamW JIT-builds none) with its requirements, pydantic, xxhash and ijson
-# (requirements.txt), and datasets with its requirements (requirements-datasets.txt: training
+# torch's AdamW JIT-builds none) with its requirements, pydantic, xxhash, ijson and Liger
+# Kernel (requirements.txt), and datasets with its requirements (requirements-datasets.txt: training
 # does not import it), for every Python in PYTHONS (the machine's is not known here; datasets
 # for DATASETS_PYTHONS: pandas is 12 MB a Python), each at this environment's version where the
 # registry offers it for that Python, else its newest.
@@ -55,6 +55,10 @@ training = closure("deepspeed", "pydantic", "xxhash", "ijson") - present
 datasets = closure("datasets") - present - training
 for file, names in (("requirements.txt", training), ("requirements-datasets.txt", datasets)):
     Path(sys.argv[1], file).write_text("".join(f"{n}=={md.version(n)}\n" for n in sorted(names)))
+# run.model.loss=liger on CUDA: pure Python over the machine's torch and triton; not installed
+# here (no CUDA), so its newest.
+with Path(sys.argv[1], "requirements.txt").open("a") as out:
+    out.write("liger-kernel\n")
 PYEOF
 
 fetch() {  # fetch PYTHON REQUIREMENT: its binary or pure wheel for that Python, into the stage

@@ -13,7 +13,10 @@ combinations that can win are run; the others are recorded as skipped with the r
    does not fit without it: where it fits, recomputing the forward adds about a third of the
    compute and cannot be faster.
 4. torch.compile of the blocks, on the best attention and micro-batch only.
-5. Plain ByT5 at the best GBSWT5 setting's kernels (compile only if it won): its first micro-batch,
+5. The loss kernels (chunked; Liger's on CUDA where liger_kernel imports) at the best setting so
+   far. At 384 output ids the logits are small, so little is expected; they are measured because
+   a fused loss is the usual cure for logits memory.
+6. Plain ByT5 at the best GBSWT5 setting's kernels (compile only if it won): its first micro-batch,
    then the largest that fits by its measured memory per example.
 
 A setting is run only if its estimated time (setup measured so far, plus the training time of
@@ -42,10 +45,12 @@ class Setting:
     compile: bool = False
     checkpointing: bool = False
     dtype: str = "bf16"  # bf16 | fp32
+    loss: str = "logits"  # run.model.loss: logits | chunked | liger
 
     @property
     def name(self) -> str:
-        extras = [x for x, on in (("compile", self.compile), ("checkpointing", self.checkpointing)) if on]
+        extras = [x for x, on in (("compile", self.compile), ("checkpointing", self.checkpointing),
+                                  (f"{self.loss} loss", self.loss != "logits")) if on]
         return " ".join([self.model, self.dtype, f"micro {self.micro or 'any'}", self.attention, *extras])
 
     def overrides(self) -> list[str]:
@@ -53,7 +58,7 @@ class Setting:
         return [f"model.type={self.model}", f"train_micro_batch_size_per_gpu={self.micro}",
                 f"model.attention={self.attention}", f"model.compile={str(self.compile).lower()}",
                 f"model.gradient_checkpointing={str(self.checkpointing).lower()}",
-                f"bf16.enabled={str(self.dtype == 'bf16').lower()}"]
+                f"bf16.enabled={str(self.dtype == 'bf16').lower()}", f"model.loss={self.loss}"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +74,7 @@ class MatrixOptions:
     compile: bool = True
     byt5: bool = True
     memory_gib: float | None = None  # the accelerator's memory; None (CPU): no largest-that-fits
+    liger: bool = False  # liger_kernel importable and CUDA there
     micro_step: int = 8
 
 
@@ -190,8 +196,12 @@ def plan(options: MatrixOptions, results: list[dict]) -> Iterator[Setting | Skip
         yield compiled
     else:
         yield Skip(compiled, "compile is off for this run (COMPILE=off)")
-    winner = _fastest(results, model="gbswt5", attention=attention, dtype="bf16")
+    winner = _fastest(results, model="gbswt5", attention=attention, dtype="bf16", loss="logits")
     use_compile = bool(winner and winner["setting"]["compile"])
+    kernels = Setting(**winner["setting"]) if winner else best_setting
+    yield dataclasses.replace(kernels, loss="chunked")
+    liger = dataclasses.replace(kernels, loss="liger")
+    yield liger if options.liger else Skip(liger, "liger_kernel is not importable here, or no CUDA: it would be chunked")
 
     if not options.byt5:
         yield Skip(Setting(model="byt5", micro=0, attention=attention), "ByT5 is off for this run (BYT5=off)")

@@ -16,8 +16,8 @@ pytestmark = pytest.mark.deepspeed
 
 DRY_RUN = {"CONFIG": "ds_configs/tiny.json", "MICROS": "2,4", "ATTENTIONS": "eager,sdpa", "COMPILE": "off",
            "STEPS": "3", "WARMUP": "1", "INPUT_LENGTH": "128", "ROWS": "256", "PEAK_TFLOPS": "1"}
-RAN = ["gbswt5 bf16 micro 2 eager", "gbswt5 fp32 micro 2 eager", "gbswt5 bf16 micro 4 eager",
-       "gbswt5 bf16 micro 4 sdpa", "gbswt5 bf16 micro 2 sdpa", "byt5 bf16 micro 2 sdpa"]
+FIRST = ["gbswt5 bf16 micro 2 eager", "gbswt5 fp32 micro 2 eager", "gbswt5 bf16 micro 4 eager",
+         "gbswt5 bf16 micro 4 sdpa"]  # the reference pair, then the attention comparison
 
 
 def dry_run(tmp_path: Path, budget_s: str) -> tuple[dict, str]:
@@ -38,17 +38,22 @@ def test_dry_run_reports_every_field_of_every_configuration(tmp_path):
     for record in configs:
         assert {"name", "setting", "status", "reason", *MEASURES, *RUN_FIELDS} <= record.keys(), record["name"]
         assert record["name"] in table
-    assert [r["name"] for r in configs if r["status"] != "skipped"] == RAN
-    for record in (r for r in configs if r["status"] == "ok"):
+    ran = [r for r in configs if r["status"] != "skipped"]
+    assert [r["name"] for r in ran[:4]] == FIRST
+    best = ran[-1]["setting"]["attention"]  # which one is faster on this CPU is its business
+    assert ran[-1]["name"] == f"byt5 bf16 micro 2 {best}"
+    assert [r["setting"]["loss"] for r in ran].count("chunked") == 1
+    for record in ran:
+        assert record["status"] == "ok", (record["name"], record["reason"])
         for key in ("examples_per_s", "input_bytes_per_s", "model_tflops", "mfu", "data_wait_fraction",
                     "peak_mem_gb", "loss", "setup_s", "train_s", "flops_per_step"):
             assert record[key] is not None and record[key] >= 0, (record["name"], key)
         assert record["steps"] == 3 and record["measured_steps"] == 2 and record["memory_kind"] == "cpu_rss"
         assert f"| {record['name']} | ok |" in table
-    reasons = {r["name"]: r["reason"] for r in configs if r["status"] == "skipped"}
-    assert "fits without checkpointing" in reasons["gbswt5 bf16 micro 4 sdpa checkpointing"]
-    assert "no accelerator memory figure" in reasons["gbswt5 bf16 micro any sdpa"]
-    assert "COMPILE=off" in reasons["gbswt5 bf16 micro 4 sdpa compile"]
+    reasons = [r["reason"] for r in configs if r["status"] == "skipped"]
+    assert any("fits without checkpointing" in r for r in reasons)
+    assert sum("no accelerator memory figure" in r for r in reasons) == 2  # GBSWT5 and ByT5
+    assert any("COMPILE=off" in r for r in reasons) and any("liger_kernel is not importable" in r for r in reasons)
     ref = doc["reference"]
     assert ref["steps"] == 3 and len(ref["bf16_losses"]) == len(ref["fp32_losses"]) == 3
     assert ref["max_rel_diff"] >= ref["final_rel_diff"] >= 0
@@ -61,7 +66,7 @@ def test_a_spent_budget_skips_every_configuration_and_still_writes_the_report(tm
     assert doc["finished"] and doc["configs"]
     assert all(r["status"] == "skipped" for r in doc["configs"])
     deadline = [r for r in doc["configs"] if r["reason"].startswith("deadline")]
-    assert deadline and deadline[0]["name"] == RAN[0]
+    assert deadline and deadline[0]["name"] == FIRST[0]
     assert doc["reference"] is None and "bf16 against float32: not measured" in table
 
 

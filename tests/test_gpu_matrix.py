@@ -54,12 +54,15 @@ def test_the_plan_measures_only_what_can_win():
         "gbswt5 bf16 micro 16 sdpa", "gbswt5 fp32 micro 16 sdpa",
         "gbswt5 bf16 micro 32 sdpa", "gbswt5 bf16 micro 32 eager", "gbswt5 bf16 micro 32 flex",
         "gbswt5 bf16 micro 16 flex", "gbswt5 bf16 micro 48 flex", "gbswt5 bf16 micro 64 flex",
-        "gbswt5 bf16 micro 64 flex compile",
+        "gbswt5 bf16 micro 64 flex compile", "gbswt5 bf16 micro 64 flex compile chunked loss",
         "byt5 bf16 micro 16 flex compile", "byt5 bf16 micro 24 flex compile",
     ]
     reasons = {r["name"]: r["reason"] for r in results if r["status"] == SKIPPED}
     assert "fits without checkpointing" in reasons["gbswt5 bf16 micro 48 flex checkpointing"]
     assert "flex was faster at micro 32" in reasons["gbswt5 bf16 micro any sdpa"]
+    assert "liger_kernel is not importable" in reasons["gbswt5 bf16 micro 64 flex compile liger loss"]
+    with_liger = run_plan(dataclasses.replace(options, liger=True), speed={"sdpa": 10.0, "eager": 6.0, "flex": 12.0})
+    assert "gbswt5 bf16 micro 64 flex compile liger loss" in ran(with_liger)
 
 
 def test_checkpointing_only_where_a_micro_batch_does_not_fit_without_it():
