@@ -79,12 +79,18 @@ def quality_steps(preset: str) -> list[Step]:
     for n, limit in limits.top_ngrams:
         steps.append(check(f"top_{n}_gram", lambda text, n=n, limit=limit:
                            repetition.word_ngrams(text).top_fraction(n) <= limit))
-    # Without top n-gram filters (curated) the n-gram levels are rarely needed: a cheap bound decides first.
-    gate = repetition.repeated_word_share if not limits.top_ngrams else lambda text: 1.0
-    for n, limit in limits.dup_ngrams:
-        steps.append(check(f"dup_{n}_gram", lambda text, n=n, limit=limit: gate(text) <= limit
-                           or repetition.word_ngrams(text).duplicate_fraction(n) <= limit))
+    # Without top n-gram filters (curated) the n-grams are rarely needed: a cheap bound decides first.
+    steps += [check(f"dup_{n}_gram", _duplicate_ngrams(n, limit, gated=not limits.top_ngrams))
+              for n, limit in limits.dup_ngrams]
     return steps
+
+
+def _duplicate_ngrams(n: int, limit: float, gated: bool):
+    def keep(text: str) -> bool:
+        if gated and repetition.repeated_word_share(text) <= limit:
+            return True
+        return repetition.word_ngrams(text).duplicate_fraction(n) <= limit
+    return keep
 
 
 def _line_steps(limits: Thresholds) -> list[Step]:
