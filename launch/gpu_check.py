@@ -103,6 +103,15 @@ def free_memory() -> None:
         torch.cuda.empty_cache()
 
 
+def out_of_memory(exc: BaseException) -> bool:
+    """torch's OutOfMemoryError, or a library's allocation failure that reaches us as a RuntimeError
+    (cuBLAS, cuDNN, NCCL): either way the setting does not fit."""
+    import torch
+
+    text = str(exc)
+    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in text.lower() or "ALLOC_FAILED" in text
+
+
 def measure(args: argparse.Namespace, setting: Setting, config, shards_info, run_dir: Path) -> dict:
     """Train one setting; its summary (status ok, oom, failed or nonfinite)."""
     import torch
@@ -124,11 +133,12 @@ def measure(args: argparse.Namespace, setting: Setting, config, shards_info, run
             train_s = time.perf_counter() - start - setup_s
             if code:
                 status, reason = "nonfinite", f"the run ended with exit code {code}"
-    except torch.OutOfMemoryError as exc:
-        status, reason = OOM, str(exc).split("\n")[0][:200]
     except Exception as exc:  # noqa: BLE001 -- one failing kernel must not cost the rest of the matrix
-        LOG.error("%s failed:\n%s", setting.name, traceback.format_exc())
-        status, reason = "failed", f"{type(exc).__name__}: {exc}"[:300]
+        if out_of_memory(exc):
+            status, reason = OOM, str(exc).split("\n")[0][:200]
+        else:
+            LOG.error("%s failed:\n%s", setting.name, traceback.format_exc())
+            status, reason = "failed", f"{type(exc).__name__}: {exc}"[:300]
     step_flops = getattr(trainer, "flops_per_example", 0.0) * setting.micro or None
     if getattr(trainer, "engine", None) is not None:
         try:

@@ -152,3 +152,16 @@ def test_the_gpu_check_process_imports_nothing_a_training_only_machine_lacks():
              + "print(sorted(heavy & set(sys.modules)))\n")
     out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.splitlines()[-1] == "[]"
+
+
+def test_allocation_failures_of_any_library_count_as_out_of_memory():
+    import torch
+
+    sys.path.insert(0, str(REPO / "launch"))
+    try:
+        from gpu_check import out_of_memory
+    finally:
+        sys.path.pop(0)
+    assert out_of_memory(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"))
+    assert out_of_memory(RuntimeError("CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling cublasCreate(handle)"))
+    assert not out_of_memory(RuntimeError("CUDA error: an illegal memory access was encountered"))
