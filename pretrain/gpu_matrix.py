@@ -12,12 +12,13 @@ combinations that can win are run; the others are recorded as skipped with the r
    measured so far, a multiple of `micro_step`). Gradient checkpointing only where a micro-batch
    does not fit without it: where it fits, recomputing the forward adds about a third of the
    compute and cannot be faster.
-4. torch.compile of the blocks, on the best attention and micro-batch only.
-5. The loss kernels (chunked; Liger's on CUDA where liger_kernel imports) at the best setting so
+4. Plain ByT5 at the best attention: its first micro-batch, then the largest that fits by its
+   measured memory per example (before compile: the budget may not reach the end of the plan).
+5. torch.compile of the blocks, on the best attention and micro-batch only; if it wins, ByT5's
+   best setting compiled too, so each model is compared at its best.
+6. The loss kernels (chunked; Liger's on CUDA where liger_kernel imports) at the best setting so
    far. At 384 output ids the logits are small, so little is expected; they are measured because
    a fused loss is the usual cure for logits memory.
-6. Plain ByT5 at the best GBSWT5 setting's kernels (compile only if it won): its first micro-batch,
-   then the largest that fits by its measured memory per example.
 
 A setting is run only if its estimated time (setup measured so far, plus the training time of
 the last comparable run scaled by FLOPs per step) fits the time left; otherwise it is recorded
@@ -189,6 +190,15 @@ def plan(options: MatrixOptions, results: list[dict]) -> Iterator[Setting | Skip
     if needed_checkpointing:
         yield from _grow(results, Setting(attention=attention, checkpointing=True), options, max(micros), fixed)
 
+    # ByT5 before compile and the loss kernels: the comparison with it matters more than they
+    # do, and the budget may not reach the end of the plan.
+    if options.byt5:
+        byt5 = Setting(model="byt5", micro=micros[0], attention=attention)
+        yield byt5
+        yield from _grow(results, byt5, options, micros[0], fixed)
+    else:
+        yield Skip(Setting(model="byt5", micro=0, attention=attention), "ByT5 is off for this run (BYT5=off)")
+
     best = _fastest(results, model="gbswt5", attention=attention, dtype="bf16", compile=False)
     best_setting = Setting(**best["setting"]) if best else Setting(micro=micros[0], attention=attention)
     compiled = dataclasses.replace(best_setting, compile=True)
@@ -197,18 +207,13 @@ def plan(options: MatrixOptions, results: list[dict]) -> Iterator[Setting | Skip
     else:
         yield Skip(compiled, "compile is off for this run (COMPILE=off)")
     winner = _fastest(results, model="gbswt5", attention=attention, dtype="bf16", loss="logits")
-    use_compile = bool(winner and winner["setting"]["compile"])
+    byt5_best = _fastest(results, model="byt5", dtype="bf16")
+    if options.byt5 and byt5_best and winner and winner["setting"]["compile"]:
+        yield dataclasses.replace(Setting(**byt5_best["setting"]), compile=True)  # ByT5 at its best kernels too
     kernels = Setting(**winner["setting"]) if winner else best_setting
     yield dataclasses.replace(kernels, loss="chunked")
     liger = dataclasses.replace(kernels, loss="liger")
     yield liger if options.liger else Skip(liger, "liger_kernel is not importable here, or no CUDA: it would be chunked")
-
-    if not options.byt5:
-        yield Skip(Setting(model="byt5", micro=0, attention=attention), "ByT5 is off for this run (BYT5=off)")
-        return
-    byt5 = Setting(model="byt5", micro=micros[0], attention=attention, compile=use_compile)
-    yield byt5
-    yield from _grow(results, byt5, options, micros[0], fixed)
 
 
 class Deadline:
