@@ -80,16 +80,29 @@ def run_argv(args: argparse.Namespace, setting: Setting, shards: Path, run_dir: 
 
 @contextlib.contextmanager
 def exact_float32(enabled: bool) -> Iterator[None]:
-    """float32 matrix products and convolutions without TF32 (cuDNN allows it by default)."""
+    """float32 matrix products and convolutions without TF32 (cuDNN's convolutions allow it by
+    default), through torch's fp32_precision settings (torch >= 2.9), else the allow_tf32 flags."""
     import torch
 
-    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    if enabled:
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
-    try:
+    knobs = [torch.backends.cuda.matmul, torch.backends.cudnn.conv]
+    if not enabled:
         yield
-    finally:
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+    elif all(hasattr(k, "fp32_precision") for k in knobs):
+        saved = [k.fp32_precision for k in knobs]
+        for knob in knobs:
+            knob.fp32_precision = "ieee"
+        try:
+            yield
+        finally:
+            for knob, value in zip(knobs, saved):
+                knob.fp32_precision = value
+    else:
+        saved_flags = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+        try:
+            yield
+        finally:
+            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved_flags
 
 
 def free_memory() -> None:

@@ -155,14 +155,30 @@ def test_the_gpu_check_process_imports_nothing_a_training_only_machine_lacks():
     assert out.stdout.splitlines()[-1] == "[]"
 
 
+def gpu_check_module():
+    sys.path.insert(0, str(REPO / "launch"))
+    try:
+        import gpu_check
+    finally:
+        sys.path.pop(0)  # (the module puts the repository where launch/ was)
+    return gpu_check
+
+
+def test_the_float32_reference_turns_tf32_off_and_back_on():
+    import torch
+
+    before = torch.backends.cuda.matmul.fp32_precision, torch.backends.cudnn.conv.fp32_precision
+    with gpu_check_module().exact_float32(True):
+        assert (torch.backends.cuda.matmul.fp32_precision, torch.backends.cudnn.conv.fp32_precision) == ("ieee", "ieee")
+    assert (torch.backends.cuda.matmul.fp32_precision, torch.backends.cudnn.conv.fp32_precision) == before
+    with gpu_check_module().exact_float32(False):
+        assert torch.backends.cudnn.conv.fp32_precision == before[1]
+
+
 def test_allocation_failures_of_any_library_count_as_out_of_memory():
     import torch
 
-    sys.path.insert(0, str(REPO / "launch"))
-    try:
-        from gpu_check import out_of_memory
-    finally:
-        sys.path.pop(0)
+    out_of_memory = gpu_check_module().out_of_memory
     assert out_of_memory(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"))
     assert out_of_memory(RuntimeError("CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling cublasCreate(handle)"))
     assert not out_of_memory(RuntimeError("CUDA error: an illegal memory access was encountered"))
