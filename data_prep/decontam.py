@@ -25,9 +25,12 @@ import numpy as np
 
 from data_prep.clean import normalize
 from data_prep.inputs import InputError, InputSpec, expand, file_identity, plan_units
+from data_prep.lazy import lazy_module
 from data_prep.problems import Problems
 from data_prep.readers import READERS, ReadContext, ReadOptions
 from data_prep.steps import Step
+
+decontam_kernels = lazy_module("data_prep.decontam_kernels")  # numba: loaded where evaluation files are given
 
 NGRAM = 16
 
@@ -52,12 +55,10 @@ def _code_points(text: str) -> np.ndarray:
 
 def load_eval_set(paths: tuple[str, ...], read: ReadOptions) -> EvalSet:
     """Every passage's N-gram hashes; EvalFileError names the file that cannot be used."""
-    from data_prep.decontam_kernels import passage_grams  # numba: only where evaluation files are given
-
     parts, origins = [], []
     for index, path in enumerate(paths):
         grams = np.unique(np.concatenate([np.zeros(0, np.uint64)] + [
-            passage_grams(_code_points(passage)) for passage in _passages(path, read)]))
+            decontam_kernels.passage_grams(_code_points(passage)) for passage in _passages(path, read)]))
         parts.append(grams)
         origins.append(np.full(len(grams), index, np.int64))
     hashes = np.concatenate(parts) if parts else np.zeros(0, np.uint64)
@@ -120,9 +121,7 @@ def _files(path: str) -> list:
 def remove_overlaps(text: str, evals: EvalSet, counts: Counter) -> str | None:
     """`text` without the lines that share an N-gram with an evaluation passage (None if no line
     is left); counts the removed lines per evaluation file."""
-    from data_prep.decontam_kernels import overlapping_lines  # numba: only where documents are checked
-
-    found = overlapping_lines(_code_points(text), evals.table, evals.bits, evals.hashes, evals.origin)
+    found = decontam_kernels.overlapping_lines(_code_points(text), evals.table, evals.bits, evals.hashes, evals.origin)
     if not len(found):
         return text
     for origin in found[:, 1].tolist():

@@ -1,7 +1,8 @@
 """Modules imported on first use (importlib's LazyLoader), for those that cost time to import.
 
-The quality kernels import numba (about 0.4 s): the CLI and a run without quality filters never
-touch them, so they must not pay for it, while the filter code reads as with a plain import.
+Every *_kernels module imports numba (about 0.4 s, and ~1 s more to start it): the CLI and a run
+without the steps that use them never touch them, so they must not pay for it, while the step code
+reads as with a plain import.
 """
 from __future__ import annotations
 

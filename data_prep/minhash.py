@@ -23,6 +23,9 @@ import numpy as np
 
 from data_prep.atomic import write_npy
 from data_prep.dedup import doc_hash
+from data_prep.lazy import lazy_module
+
+minhash_kernels = lazy_module("data_prep.minhash_kernels")  # numba: loaded where keys are first computed
 
 # Hash count of FineWeb-2's Korean configuration (14 bands of 8 rows); other thresholds use at most as many.
 MAX_HASHES = 112
@@ -64,15 +67,13 @@ def shingle_text(text: str) -> str:
 def band_keys(texts: list[str], options: NearDedupOptions) -> np.ndarray:
     """uint64 [bands, len(texts)]: each document's LSH band keys. A document with fewer characters
     than one shingle gets keys from its exact hash, so it matches only its exact copies."""
-    from data_prep.minhash_kernels import band_keys_of, mix64  # numba, loaded only where keys are computed
-
     bands, rows = options.bands_rows
     codes = np.frombuffer("".join(texts).encode("utf-32-le"), np.uint32)  # the fastest way to code points
     ends = np.cumsum(np.fromiter(map(len, texts), np.int64, len(texts)))
-    keys, short = band_keys_of(codes, ends, options.shingle, bands, rows)
+    keys, short = minhash_kernels.band_keys_of(codes, ends, options.shingle, bands, rows)
     for i in np.flatnonzero(short).tolist():
         exact = np.uint64(doc_hash(texts[i].encode("utf-8")))
-        keys[:, i] = [mix64(np.uint64(band) ^ exact) for band in range(bands)]
+        keys[:, i] = [minhash_kernels.mix64(np.uint64(band) ^ exact) for band in range(bands)]
     return keys
 
 
