@@ -31,6 +31,7 @@ from data_prep.readers import READERS, ReadContext, ReadOptions
 from data_prep.steps import Step
 
 decontam_kernels = lazy_module("data_prep.decontam_kernels")  # numba: loaded where evaluation files are given
+text_stats = lazy_module("data_prep.text_stats")  # code points, encoded once for every step
 
 NGRAM = 16
 
@@ -49,16 +50,12 @@ class EvalSet:
     digest: str  # of every hash and its file: decides the output, so part of the fingerprint
 
 
-def _code_points(text: str) -> np.ndarray:
-    return np.frombuffer(text.encode("utf-32-le"), np.uint32)
-
-
 def load_eval_set(paths: tuple[str, ...], read: ReadOptions) -> EvalSet:
     """Every passage's N-gram hashes; EvalFileError names the file that cannot be used."""
     parts, origins = [], []
     for index, path in enumerate(paths):
         grams = np.unique(np.concatenate([np.zeros(0, np.uint64)] + [
-            decontam_kernels.passage_grams(_code_points(passage)) for passage in _passages(path, read)]))
+            decontam_kernels.passage_grams(text_stats.code_points(passage)) for passage in _passages(path, read)]))
         parts.append(grams)
         origins.append(np.full(len(grams), index, np.int64))
     hashes = np.concatenate(parts) if parts else np.zeros(0, np.uint64)
@@ -121,7 +118,7 @@ def _files(path: str) -> list:
 def remove_overlaps(text: str, evals: EvalSet, counts: Counter) -> str | None:
     """`text` without the lines that share an N-gram with an evaluation passage (None if no line
     is left); counts the removed lines per evaluation file."""
-    found = decontam_kernels.overlapping_lines(_code_points(text), evals.table, evals.bits, evals.hashes, evals.origin)
+    found = decontam_kernels.overlapping_lines(text_stats.code_points(text), evals.table, evals.bits, evals.hashes, evals.origin)
     if not len(found):
         return text
     for origin in found[:, 1].tolist():

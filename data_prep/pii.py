@@ -21,12 +21,11 @@ import datetime
 import re
 from collections import Counter
 
-import numpy as np
-
 from data_prep.lazy import lazy_module
 from data_prep.steps import Step
 
 pii_kernels = lazy_module("data_prep.pii_kernels")  # numba: loaded where documents are first masked
+text_stats = lazy_module("data_prep.text_stats")  # code points, encoded once for every step
 
 PLACEHOLDERS = {"rrn": "[주민번호]", "phone": "[전화번호]", "email": "[이메일]", "card": "[카드번호]",
                 "ip": "[IP주소]"}
@@ -89,7 +88,7 @@ def mask_pii(text: str, counts: Counter) -> str:
     if "@" in text:
         text = _EMAIL.sub(replace_email, text)
     pieces, done = [], 0
-    for start, end in pii_kernels.candidate_spans(np.frombuffer(text.encode("utf-32-le"), np.uint32)).tolist():
+    for start, end in pii_kernels.candidate_spans(text_stats.code_points(text)).tolist():
         # The lookbehinds see the text before the candidate (finditer's pos does not hide it).
         for match in _DIGITS.finditer(text, start, end):
             kind = _kind(match)

@@ -14,7 +14,9 @@ from data_prep import char_kernels, span_kernels
 @lru_cache(maxsize=1)
 def code_points(text: str) -> np.ndarray:
     """The document's code points: UTF-32 is the cheapest encoding of a str (a third of the cost of
-    UTF-8) and needs no decoding in the kernels. Cached: the filters look at one document in turn."""
+    UTF-8) and needs no decoding in the kernels. Cached: decontamination, the quality filters and
+    PII masking look at one document in turn, most often unchanged between them (an encoding is
+    ~5% of their cost)."""
     return np.frombuffer(text.encode("utf-32-le"), np.uint32)
 
 
