@@ -13,14 +13,17 @@ import numpy as np
 from data_prep.jit import kernel
 
 MIN_RUN = 7  # one opening character, then at least 6 more
+# Unicode has no decimal digit from plane 2 on (CJK ideographs, tags, private use; a test checks
+# this Python's tables), so the table is built from planes 0 and 1 only: 8x fewer lookups at import.
+DIGITS_END = 0x20000
 _SEPARATORS = "-. ()+"  # may be inside a number beside digits; all but "-. )" may also open one
 
 
 def _continuing_bits() -> np.ndarray:
     """Bit c % 8 of byte c // 8 set for each code point c that may be inside a number: the
     separators and every Unicode decimal digit, since `\\d` of a str pattern is any of them
-    (category Nd: fullwidth and other scripts' digits too). 139 KB, built in ~0.06 s."""
-    codes = [c for c in range(sys.maxunicode + 1) if chr(c).isdecimal()] + [ord(c) for c in _SEPARATORS]
+    (category Nd: fullwidth and other scripts' digits too). 139 KB, built in ~0.02 s."""
+    codes = [c for c in range(DIGITS_END) if chr(c).isdecimal()] + [ord(c) for c in _SEPARATORS]
     points = np.array(codes, np.uint32)
     bits = np.zeros((sys.maxunicode + 1) // 8, np.uint8)
     np.bitwise_or.at(bits, points >> 3, np.left_shift(1, points & 7).astype(np.uint8))

@@ -196,3 +196,15 @@ def test_candidate_spans_are_the_regex_matches(text):
     pattern = re.compile(r"[\d+(][\d\-. ()+]{6,}")  # what the kernel finds before the number patterns run
     points = np.frombuffer(text.encode("utf-32-le"), np.uint32)
     assert candidate_spans(points).tolist() == [[m.start(), m.end()] for m in pattern.finditer(text)]
+
+
+def test_no_decimal_digit_lies_beyond_the_planes_the_digit_table_is_built_from():
+    """`\\d` matches every Unicode decimal digit; the kernel's table takes them from below
+    DIGITS_END only, which holds while this Python's Unicode has none above it."""
+    import sys
+
+    from data_prep.pii_kernels import DIGITS_END
+
+    assert not [c for c in range(DIGITS_END, sys.maxunicode + 1) if chr(c).isdecimal()]
+    assert re.fullmatch(r"\d", chr(0x1FBF9)) and candidate_spans(  # the last digit of plane 1 is in the table
+        np.frombuffer(("+" + chr(0x1FBF9) * 7).encode("utf-32-le"), np.uint32)).tolist() == [[0, 8]]
