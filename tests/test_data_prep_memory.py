@@ -194,3 +194,39 @@ def test_parquet_batches_follow_the_limit_and_long_values_are_dropped(tmp_path):
     small = tmp_path / "small.parquet"
     pq.write_table(pa.table({"text": [f"짧은 행 {i}" for i in range(100)]}), small)
     assert _batch_rows(pq.ParquetFile(small).metadata, "text", 8 << 20) == 4096
+
+
+def test_a_dictionary_encoded_column_is_never_decoded_past_the_limit(tmp_path):
+    """2,000 rows naming one 600 KB value: a 28 KB Parquet file that decodes to 1.2 GB (2.25 GB of
+    peak RSS before this reader kept dictionaries encoded). Over --max-doc-bytes, every row is
+    dropped without being decoded; under it, the rows come through in bounded runs."""
+    import pyarrow.parquet as pq
+
+    flags = ["--max-doc-bytes", "300000", "--quality", "off", "--no-near-dedup"]
+    small = tmp_path / "small.parquet"
+    pq.write_table(pa.table({"text": ["작은 값"] * 10}), small)
+    base = peak_rss_kb([str(small), "-o", str(tmp_path / "small_out"), *flags])
+    path = tmp_path / "dict.parquet"
+    pq.write_table(pa.table({"text": ["가" * 200_000] * 2000}), path)
+    assert path.stat().st_size < 100_000
+    peak = peak_rss_kb([str(path), "-o", str(tmp_path / "out"), *flags])
+    assert (peak - base) * 1024 < 64 << 20, (base, peak)
+    m = manifest(tmp_path / "out")
+    assert m["sources"]["dict"]["docs_kept"] == 0 and m["problems"]["oversized_record"] == 2000
+    arrow = tmp_path / "dict.arrow"
+    table = pa.table({"text": pa.array(["짧은 값", None, "가" * 2000, "짧은 값"]).dictionary_encode()})
+    with pa.ipc.new_stream(arrow, table.schema) as writer:
+        writer.write_table(table)
+    texts, ctx = read(arrow)
+    assert texts == ["짧은 값", "짧은 값"] and ctx.problems.counts == {"oversized_record": 1}
+    assert f"{arrow}#row2: oversized_record" in ctx.problems.samples[0]
+
+
+@pytest.mark.parametrize("lengths, limit", [([], 5), ([1, 2, 3], 5), ([6, 1, 9, 2, 2, 1, 5, 0], 5), ([0] * 4, 0)])
+def test_rows_are_decoded_in_runs_of_at_most_the_limit(lengths, limit):
+    from data_prep.readers.columnar import _runs
+
+    runs = list(_runs(lengths, limit))
+    assert [i for start, stop in runs for i in range(start, stop)] == list(range(len(lengths)))
+    for start, stop in runs:
+        assert sum(lengths[start:stop]) <= limit or stop - start == 1

@@ -1,12 +1,17 @@
 """Parquet and Arrow (IPC stream or file) tables with a text column (`--text-field`).
 
 Parquet is read in batches of about --max-doc-bytes of the text column; an Arrow file's record
-batches are read as they were written. A value longer than --max-doc-bytes is dropped."""
+batches are read as they were written. A value longer than --max-doc-bytes is dropped. A
+dictionary-encoded column stays encoded (a 28 KB Parquet file of 2,000 rows that all name one
+600 KB value would decode to 1.2 GB): value lengths come from the dictionary, and rows become
+Python strings in runs of at most --max-doc-bytes, so no value over the limit is ever decoded."""
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
 from data_prep.readers.base import Doc, ReadContext, Unit, open_unit
@@ -21,6 +26,9 @@ def read_parquet(unit: Unit, ctx: ReadContext) -> Iterator[Doc]:
         table = pq.ParquetFile(stream)
         if not _has_column(table.schema_arrow, unit, ctx):
             return
+        if _dictionary_encoded(table.metadata, ctx.options.field):
+            stream.seek(0)
+            table = pq.ParquetFile(stream, read_dictionary=[ctx.options.field])
         rows = _batch_rows(table.metadata, ctx.options.field, ctx.options.max_doc_bytes)
         batches = table.iter_batches(batch_size=rows, columns=[ctx.options.field])
         yield from _rows(batches, unit, ctx)
@@ -36,6 +44,16 @@ def _batch_rows(metadata, column: str, limit: int) -> int:
     index = paths.index(column)
     size = sum(metadata.row_group(g).column(index).total_uncompressed_size for g in range(metadata.num_row_groups))
     return max(1, min(_BATCH_ROWS, limit * metadata.num_rows // max(size, 1)))
+
+
+def _dictionary_encoded(metadata, column: str) -> bool:
+    """Whether every row group stores `column` with a dictionary page (pyarrow's default): then it
+    is read as a DictionaryArray instead of being decoded value by value."""
+    paths = [metadata.schema.column(i).path for i in range(metadata.num_columns)]
+    if column not in paths or metadata.num_row_groups == 0:
+        return False
+    index = paths.index(column)
+    return all(metadata.row_group(g).column(index).has_dictionary_page for g in range(metadata.num_row_groups))
 
 
 def read_arrow(unit: Unit, ctx: ReadContext) -> Iterator[Doc]:
@@ -63,16 +81,47 @@ def _rows(batches, unit: Unit, ctx: ReadContext) -> Iterator[Doc]:
     row = 0
     limit = ctx.options.max_doc_bytes
     for batch in batches:
-        for value in batch.column(ctx.options.field).to_pylist():
-            if isinstance(value, (str, bytes)) and len(value) * 4 > limit and len(_utf8(value)) > limit:
-                ctx.oversized(f"{unit.name}#row{row}", f"the value ({len(_utf8(value))} bytes)")
-                value = None
-            if isinstance(value, bytes):
-                value = ctx.decode(value, f"{unit.name}#row{row}")
-            if value:
-                yield value, f"{unit.name}#row{row}"
-            row += 1
+        column = batch.column(ctx.options.field)
+        lengths = _value_bytes(column)
+        for start, stop in _runs(lengths, limit):
+            if lengths[start] > limit:
+                ctx.oversized(f"{unit.name}#row{row + start}", f"the value ({lengths[start]} bytes)")
+                continue
+            for offset, value in enumerate(column.slice(start, stop - start).to_pylist()):
+                where = f"{unit.name}#row{row + start + offset}"
+                if isinstance(value, bytes):
+                    value = ctx.decode(value, where)
+                if value:
+                    yield value, where
+        row += len(column)
 
 
-def _utf8(value: str | bytes) -> bytes:
-    return value if isinstance(value, bytes) else value.encode("utf-8")
+def _value_bytes(column: pa.Array) -> list[int]:
+    """Each row's value length in bytes (0 for nulls and values that are not text), decoding none."""
+    if pa.types.is_dictionary(column.type):
+        per_entry = np.asarray(_value_bytes(column.dictionary), np.int64)
+        indices = column.indices.fill_null(0).to_numpy(zero_copy_only=False)
+        valid = column.is_valid().to_numpy(zero_copy_only=False)
+        return np.where(valid, per_entry[indices] if len(per_entry) else 0, 0).tolist()
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type) or \
+            pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
+        return pc.binary_length(column).fill_null(0).to_numpy(zero_copy_only=False).tolist()
+    return [0] * len(column)
+
+
+def _runs(lengths: list[int], limit: int) -> Iterator[tuple[int, int]]:
+    """(start, stop) of consecutive rows holding at most `limit` bytes together; a row over
+    `limit` is a run of its own."""
+    start = total = 0
+    for i, size in enumerate(lengths):
+        if size > limit or total + size > limit:
+            if i > start:
+                yield start, i
+            if size > limit:
+                yield i, i + 1
+                start, total = i + 1, 0
+                continue
+            start, total = i, 0
+        total += size
+    if start < len(lengths):
+        yield start, len(lengths)
