@@ -2,9 +2,9 @@
 
 Evaluation files are read by the same readers as inputs (plain text: one passage per line; JSON
 lines, Parquet, ... with the --text-field path). Text is compared as NFC without whitespace (Korean
-spacing varies between copies of one sentence) in character N-grams, N = 16: every sentence of
-25 characters with at most 9 spaces holds one, and 16 Hangul characters (5-6 words) in a row are
-specific enough that unrelated text does not share them (windows of a passage with fewer than
+spacing varies between copies of one sentence) in character N-grams, N = 16 (decontam_kernels.NGRAM):
+every sentence of 25 characters with at most 9 spaces holds one, and 16 Hangul characters (5-6
+words) in a row are specific enough that unrelated text does not share them (windows of a passage with fewer than
 N/2 letters, such as rows of dashes, are not used). A document line (paragraph) that shares an
 N-gram with any passage is removed; a document left without lines is dropped ("decontaminated").
 Passages shorter than N are ignored.
@@ -32,9 +32,6 @@ from data_prep.steps import Step
 
 decontam_kernels = lazy_module("data_prep.decontam_kernels")  # numba: loaded where evaluation files are given
 text_stats = lazy_module("data_prep.text_stats")  # code points, encoded once for every step
-
-NGRAM = 16
-
 
 class EvalFileError(ValueError):
     """An evaluation file that cannot be used: missing, unreadable, malformed or without passages."""
@@ -89,9 +86,9 @@ def _passages(path: str, read: ReadOptions) -> list[str]:
     found = problems.samples
     if found:
         raise EvalFileError(f"--decontaminate {path}: {len(found)} problem(s), first: {found[0]}")
-    passages = [p for p in (normalize(t).replace(" ", "").replace("\n", "") for t in texts) if len(p) >= NGRAM]
+    passages = [p for p in (normalize(t).replace(" ", "").replace("\n", "") for t in texts) if len(p) >= decontam_kernels.NGRAM]
     if not passages:
-        raise EvalFileError(f"--decontaminate {path}: no passage of {NGRAM} or more characters")
+        raise EvalFileError(f"--decontaminate {path}: no passage of {decontam_kernels.NGRAM} or more characters")
     return passages
 
 

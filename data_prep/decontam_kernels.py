@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from data_prep.decontam import NGRAM
 from data_prep.jit import kernel
+
+# Here, not in decontam.py: numba's disk cache notices an edit of the file a kernel is in only, and a
+# constant compiled into a kernel from another file would stay stale in the cache.
+NGRAM = 16
 
 _BASE = np.uint64(0x100000001B3)  # odd, so invertible mod 2**64: the window slides by one multiplication
 _BASE_INVERSE = np.uint64(pow(int(_BASE), -1, 2**64))

@@ -15,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from data_prep.cli import main
-from data_prep.decontam import NGRAM, EvalFileError, load_eval_set, remove_overlaps
+from data_prep.decontam import EvalFileError, load_eval_set, remove_overlaps
+from data_prep.decontam_kernels import NGRAM
 from data_prep.readers import ReadOptions
 from data_prep.sample import sample_paragraphs
 from test_data_prep_cli import manifest

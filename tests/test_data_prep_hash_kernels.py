@@ -9,8 +9,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from data_prep.decontam import NGRAM, presence_bits
-from data_prep.decontam_kernels import overlapping_lines, passage_grams
+from data_prep.decontam import presence_bits
+from data_prep.decontam_kernels import NGRAM, overlapping_lines, passage_grams
 from data_prep.dedup import doc_hash
 from data_prep.minhash import NearDedupOptions, band_keys
 
