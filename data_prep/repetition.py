@@ -11,9 +11,7 @@ each n-gram the id of the pair (its (n-1)-gram, its last word), so no hash colli
 """
 from __future__ import annotations
 
-from functools import cached_property, lru_cache
-
-import numpy as np
+from functools import lru_cache
 
 from data_prep import char_kernels, span_kernels
 from data_prep.text_stats import code_points
@@ -40,20 +38,6 @@ class WordNgrams:
         # longest: the longest chain of repeated bigrams; no n-gram with n > longest + 1 repeats
         self.words, self.longest, self.size, measures = span_kernels.word_ngrams(self._points, self.MOST)
         self._top, self._covered = measures.tolist()  # lists: nine filters read them in turn
-
-    @cached_property
-    def _bigrams(self) -> tuple[np.ndarray, np.ndarray]:
-        return span_kernels.bigram_runs(self._points)
-
-    @property
-    def bigram_counts(self) -> np.ndarray:
-        """How often each bigram (by position) occurs in the document."""
-        return self._bigrams[0]
-
-    @property
-    def chain(self) -> np.ndarray:
-        """chain[i]: how many repeated bigrams follow one another from word i on."""
-        return self._bigrams[1]
 
     def _measure(self, n: int) -> None:
         """Measure the n-grams up to n too (span_kernels.ngram_bytes)."""

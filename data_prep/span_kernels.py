@@ -184,12 +184,6 @@ def _word_ids(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, i
 
 
 @kernel
-def bigram_runs(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(per-bigram occurrence counts, chain) of the words of `points` (see _bigram_runs)."""
-    return _bigram_runs(_word_ids(points)[0])
-
-
-@kernel
 def _bigram_runs(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(per-bigram occurrence counts, chain) of word ids: chain[i] is how many repeated bigrams
     follow one another from word i on."""

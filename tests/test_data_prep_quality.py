@@ -78,8 +78,8 @@ def test_ngram_fractions_match_loop_references(text, n):
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.integers(0, 6), max_size=400))
 def test_repeated_bigram_runs_match_a_loop(codes):
-    """The per-position run of repeated bigrams and the longest run (what picks each n's candidates)
-    against a loop over the bigrams, in texts of 2000 bytes or more (once a separate NumPy path)."""
+    """The longest run of repeated bigrams (what bounds the n measured) against a loop over the
+    bigrams, in texts of 2000 bytes or more (once a separate NumPy path)."""
     words = [b"w%d" % c for c in codes] + [b"x%d" % i for i in range(700)]
     stats = WordNgrams(b" ".join(words).decode())
     bigrams = Counter(zip(words, words[1:]))
@@ -87,9 +87,6 @@ def test_repeated_bigram_runs_match_a_loop(codes):
     chain = [next((j - i for j in range(i, len(repeated)) if not repeated[j]), len(repeated) - i)
              for i in range(len(repeated))]
     assert stats.longest == max(chain, default=0)
-    assert stats.bigram_counts.tolist() == [bigrams[pair] for pair in zip(words, words[1:])]
-    if stats.longest:
-        assert stats.chain.tolist() == chain
 
 
 @settings(max_examples=300, deadline=None)
