@@ -284,9 +284,11 @@ def finished_step(ckpt_dir: Path, config_hash: str, end: int, *, verify_checksum
     checkpoint has rotted is not "done" but resumes from the previous one and writes it again."""
     step = -1
     for tag_step, tag in list_tags(ckpt_dir):
-        if damage(ckpt_dir, tag, verify_checksums=verify_checksums) is None:
+        if damage(ckpt_dir, tag) is None:
             marker, _ = _read_marker(ckpt_dir / tag)
-            if tag_step >= end and marker.get("config_hash") == config_hash:
+            # Read the files only for a tag that would end the run: a resume reads them in load_latest.
+            if tag_step >= end and marker.get("config_hash") == config_hash and \
+                    damage(ckpt_dir, tag, verify_checksums=verify_checksums) is None:
                 step = tag_step
             break
     agreed = _all_reduce_int(step, dist.ReduceOp.MIN)
