@@ -185,12 +185,12 @@ def header(args: argparse.Namespace) -> dict:
     import torch
     import transformers
 
-    from pretrain.train_setup import device_name
+    from pretrain.train_setup import device_name, known_peak_tflops
 
     cuda = torch.cuda.is_available()
     return {"device": device_name(), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "torch": torch.__version__, "transformers": transformers.__version__, "deepspeed": deepspeed.__version__,
-            "peak_tflops": args.peak_tflops or _known_peak(), "input_length": args.input_length, "steps": args.steps,
+            "peak_tflops": args.peak_tflops or known_peak_tflops(), "input_length": args.input_length, "steps": args.steps,
             "warmup": args.warmup, "budget_s": args.budget_s, "config": args.config,
             "memory_gib": torch.cuda.get_device_properties(0).total_memory / GIB if cuda else None}
 
@@ -199,14 +199,6 @@ def _importable(name: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(name) is not None
-
-
-def _known_peak() -> float | None:
-    import torch
-
-    from pretrain.flops import device_peak_tflops
-
-    return device_peak_tflops(torch.cuda.get_device_name()) if torch.cuda.is_available() else None
 
 
 def main(argv: list[str] | None = None) -> int:

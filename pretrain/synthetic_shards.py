@@ -43,7 +43,7 @@ def write_shard_dir(path: str | os.PathLike, chunks: Sequence[bytes], source: st
             writer.add(Chunks(b"".join(part), bounds), source)
             writer.end_shard()
         splits[split] = split_summary(writer.finish())
-    publish(out, stage, {"format_version": FORMAT_VERSION, "chunk_bytes": chunk_bytes, "command": ["shard_fixtures"],
+    publish(out, stage, {"format_version": FORMAT_VERSION, "chunk_bytes": chunk_bytes, "command": ["synthetic_shards"],
                          "sources": {}, "dropped": {}, "problems": {}, "problem_samples": [], "splits": splits})
     shutil.rmtree(stage)
     return out

@@ -95,14 +95,16 @@ def build_metrics(config: TrainConfig, run_dir: Path, run_name: str, rank: int) 
                          max_steps=config.run.max_steps)
 
 
+def known_peak_tflops() -> float | None:
+    """This CUDA device's dense bf16 peak in TFLOP/s, if its name is known (None without CUDA)."""
+    return device_peak_tflops(torch.cuda.get_device_name()) if torch.cuda.is_available() else None
+
+
 def peak_flops(config: TrainConfig) -> float | None:
     """One device's dense bf16 peak in FLOP/s: the configured one, else a known CUDA device's."""
-    if config.run.logging.peak_tflops is not None:
-        return config.run.logging.peak_tflops * 1e12
-    if torch.cuda.is_available():
-        peak = device_peak_tflops(torch.cuda.get_device_name())
-        return None if peak is None else peak * 1e12
-    return None
+    configured = config.run.logging.peak_tflops
+    peak = configured if configured is not None else known_peak_tflops()
+    return None if peak is None else peak * 1e12
 
 
 def device_name() -> str:
