@@ -1,10 +1,12 @@
 """Export a training checkpoint (any ZeRO stage) as a Hugging Face model directory.
 
-    python -m pretrain.export RUN_OR_CHECKPOINT_DIR OUT_DIR [--tag global_stepN] [--bin] [--overwrite]
+    python -m pretrain.export RUN_OR_CHECKPOINT_DIR OUT_DIR [--tag global_stepN] [--bin] [--no-remote-code]
+        [--overwrite]
 
 DeepSpeed's zero_to_fp32 consolidates the partitions into one fp32 state dict;
 `model_io.write_hf_files` writes the HF files (safetensors, config with auto_map, remote code,
-tokenizer, generation config). A model card (README.md) records the training settings and final metrics.
+tokenizer, generation config; --no-remote-code leaves out the code and auto_map, as ETRI's releases
+do). A model card (README.md) records the training settings and final metrics.
 """
 from __future__ import annotations
 
@@ -112,7 +114,7 @@ def _settings_table(run_config: dict) -> str:
     return "\n".join(f"| {k} | {v} |" for k, v in rows)
 
 
-def model_card(run_dir: Path, tag: str, model: torch.nn.Module, out_name: str) -> str:
+def model_card(run_dir: Path, tag: str, model: torch.nn.Module, out_name: str, remote_code: bool = True) -> str:
     run_config = json.loads((run_dir / RUN_CONFIG_FILE).read_text()) if (run_dir / RUN_CONFIG_FILE).exists() else {}
     records = read_metrics(run_dir / METRICS_FILE)
     step = int(tag.removeprefix("global_step"))
@@ -121,6 +123,7 @@ def model_card(run_dir: Path, tag: str, model: torch.nn.Module, out_name: str) -
                    for kind, rs in final.items() if rs for k, v in rs[-1].items()
                    if k in ("loss", "byte_accuracy") and isinstance(v, float)]
     is_gbst = isinstance(model, GBSWT5ForConditionalGeneration)
+    loader = ("remote_code" if remote_code else "package") if is_gbst else "t5"
     name = "GBST-KEByT5 (GBSWT5)" if is_gbst else "KEByT5 (ByT5 architecture)"
     params = sum(p.numel() for p in model.parameters())
     return f"""---
@@ -135,7 +138,7 @@ Byte-level encoder-decoder pretrained with T5 span corruption (sentinels 258, 25
 i-th noise span is id 258 - i, as google/byt5) on Korean text. {params:,} parameters.
 
 ```python
-{usage_snippet(out_name, remote_code=is_gbst)}```
+{usage_snippet(out_name, loader)}```
 
 The tokenizer maps `<extra_id_i>` to id 258 - i for i = 0..10 (the ids of bytes that never occur
 in UTF-8), the sentinels pretraining used; `<extra_id_11>` and beyond are plain text.
@@ -158,7 +161,7 @@ the argmax accuracy on the span-corruption targets of the held-out validation sp
 
 
 def export(source: Path, out: Path, *, tag: str | None = None, write_bin: bool = False,
-           overwrite: bool = False) -> Path:
+           remote_code: bool = True, overwrite: bool = False) -> Path:
     """Write the HF directory `out` from a run or checkpoint; return `out`."""
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise ExportError(f"{out} exists and is not empty; pass --overwrite to replace it")
@@ -168,10 +171,10 @@ def export(source: Path, out: Path, *, tag: str | None = None, write_bin: bool =
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         target = staging / "model"
-        write_hf_files(model, target)
+        write_hf_files(model, target, remote_code)
         if write_bin:  # the .bin layout the released gbswt5 code loads
             torch.save(model.state_dict(), target / "pytorch_model.bin")
-        (target / "README.md").write_text(model_card(run_dir, tag, model, out.name), encoding="utf-8")
+        (target / "README.md").write_text(model_card(run_dir, tag, model, out.name, remote_code), encoding="utf-8")
         replace_directory(target, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -185,12 +188,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", type=Path, help="output directory")
     parser.add_argument("--tag", help="checkpoint tag (global_stepN); default: the newest complete one")
     parser.add_argument("--bin", action="store_true", help="also write pytorch_model.bin for older gbswt5 code")
+    parser.add_argument("--no-remote-code", dest="remote_code", action="store_false",
+                        help="leave out the model code and config.json's auto_map, as ETRI's released models: "
+                             "loaded after `import gbswt5` (ETRI's package) or `import pretrain.modeling`; "
+                             "AutoTokenizer then loads it without trust_remote_code")
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty output directory")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     transformers.utils.logging.disable_progress_bar()  # a bar per weight file is noise here
     try:
-        export(args.source, args.out, tag=args.tag, write_bin=args.bin, overwrite=args.overwrite)
+        export(args.source, args.out, tag=args.tag, write_bin=args.bin, remote_code=args.remote_code,
+               overwrite=args.overwrite)
     except ExportError as exc:
         print(f"export error: {exc}", file=sys.stderr)
         return 2

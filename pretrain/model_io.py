@@ -5,6 +5,7 @@ modeling files: the modeling files travel as remote code and hold the model and 
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -90,24 +91,42 @@ def from_byt5(name_or_path: str | os.PathLike, **config_overrides) -> GBSWT5ForC
     return model
 
 
-def write_hf_files(model: torch.nn.Module, directory: Path) -> None:
-    """The Hugging Face files of a model: safetensors weights, config.json (with auto_map and the
-    remote code for GBSWT5), generation_config.json and ByT5 byte-tokenizer files."""
+def write_hf_files(model: torch.nn.Module, directory: Path, remote_code: bool = True) -> None:
+    """The Hugging Face files of a model: safetensors weights, config.json, generation_config.json
+    and the byte tokenizer; for GBSWT5 also its code, named in config.json's auto_map, unless
+    `remote_code` is false (ETRI's released layout: a package registering gbswt5 loads it)."""
     model.save_pretrained(directory)
     sentinel_tokenizer().save_pretrained(directory)
+    if not remote_code:
+        _drop_remote_code(directory)
 
 
-def save_pretrained(model: torch.nn.Module, save_directory: str | os.PathLike) -> None:
+def _drop_remote_code(directory: Path) -> None:
+    """Remove the code save_pretrained copied for the classes registered for auto loading, and the
+    auto_map naming it. Without them `AutoTokenizer.from_pretrained` never asks whether to run the
+    directory's code: transformers reads config.json before tokenizer_config.json, and a config.json
+    whose auto_map names an AutoConfig of an unregistered model_type makes it ask even for a
+    tokenizer that needs no code."""
+    config_file = directory / "config.json"
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    config.pop("auto_map", None)
+    config_file.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    for code in directory.glob("*.py"):
+        code.unlink()
+
+
+def save_pretrained(model: torch.nn.Module, save_directory: str | os.PathLike, remote_code: bool = True) -> None:
     """`write_hf_files`, atomically: written beside the target, then swapped into place.
 
-    `AutoModelForSeq2SeqLM.from_pretrained(dir, trust_remote_code=True)` and
-    `AutoTokenizer.from_pretrained(dir)` load the result without this project installed.
+    With `remote_code`, `AutoModelForSeq2SeqLM.from_pretrained(dir, trust_remote_code=True)` and
+    `AutoTokenizer.from_pretrained(dir, trust_remote_code=True)` load the result without this
+    project installed.
     """
     target = Path(save_directory)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        write_hf_files(model, staging)
+        write_hf_files(model, staging, remote_code)
         replace_directory(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -35,10 +35,20 @@ def sentinel_tokenizer() -> ByT5Tokenizer:
     return ByT5Tokenizer(extra_ids=0, added_tokens_decoder=decoder, extra_special_tokens=sentinels + unused)
 
 
-def usage_snippet(model_dir: str, remote_code: bool) -> str:
+# How an export's GBSWT5 class is found: the code it ships (`trust_remote_code`), or a package that
+# registers model_type gbswt5 with the Auto classes (this project's `pretrain.modeling`, or ETRI's
+# `gbswt5`); a plain ByT5 export is transformers' own T5.
+LOADERS = ("remote_code", "package", "t5")
+
+
+def usage_snippet(model_dir: str, loader: str) -> str:
     """Python that loads an export and fills one masked span: the model card's and the README's."""
-    trust = ", trust_remote_code=True" if remote_code else ""
-    return f'''from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+    if loader not in LOADERS:
+        raise ValueError(f"loader {loader!r}: not one of {LOADERS}")
+    trust = ", trust_remote_code=True" if loader == "remote_code" else ""
+    registers = ("import pretrain.modeling  # registers gbswt5 with the Auto classes, as ETRI's `import gbswt5` does\n"
+                 if loader == "package" else "")
+    return f'''{registers}from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 model = AutoModelForSeq2SeqLM.from_pretrained("{model_dir}"{trust})
 tokenizer = AutoTokenizer.from_pretrained("{model_dir}"{trust})

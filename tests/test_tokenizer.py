@@ -66,25 +66,38 @@ def test_readme_and_model_card_show_the_same_snippet(tmp_path):
     model = GBSWT5ForConditionalGeneration(GBSWT5Config.from_preset("tiny"))
     card = model_card(tmp_path, "global_step1", model, "gbst-kebyt5-large")
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    in_card = usage_snippet("gbst-kebyt5-large", remote_code=True)
+    in_card = usage_snippet("gbst-kebyt5-large", "remote_code")
     in_readme = in_card.replace('"gbst-kebyt5-large"', '"hf/gbst-kebyt5-large"')
     assert in_readme != in_card
     assert f"```python\n{in_card}```" in card and f"```python\n{in_readme}```" in readme
 
 
-def test_exported_tokenizer_round_trip_without_this_project_and_without_a_prompt(tmp_path):
+def _run_clean(script: str, tmp_path: Path, project: bool, asks: bool = False) -> subprocess.CompletedProcess:
+    """`script` in a fresh offline process with no terminal, this project importable or not; it
+    must ask whether to run custom code if `asks`, else must not."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf_home"))
+    if project:
+        env["PYTHONPATH"] = str(ROOT)
+    run = subprocess.run([sys.executable, *([] if project else ["-I"]), "-c", script], cwd=tmp_path, env=env,
+                         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    output = run.stdout + run.stderr
+    assert ("custom code" in output and "[y/N]" in output) == asks, output[-3000:]
+    return run
+
+
+@pytest.mark.parametrize("loader", ["remote_code", "package"])
+def test_exported_tokenizer_round_trip_without_a_prompt(tmp_path, loader):
+    """The model card's snippet for each layout: the remote-code export in a process that cannot
+    import this project, the --no-remote-code one after `import pretrain.modeling`."""
     torch.manual_seed(0)
     model = GBSWT5ForConditionalGeneration(GBSWT5Config.from_preset("tiny")).eval()
     export = tmp_path / "export"
-    save_pretrained(model, export)
-    script = usage_snippet(str(export), remote_code=True) + \
+    save_pretrained(model, export, remote_code=loader == "remote_code")
+    script = usage_snippet(str(export), loader) + \
         "print(json.dumps(inputs.input_ids[0].tolist()))\nprint(json.dumps(out[0].tolist()))\n"
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
-    env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf_home"))
-    run = subprocess.run([sys.executable, "-I", "-c", "import json\n" + script], cwd=tmp_path, env=env,
-                         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr[-3000:]
-    assert "custom code" not in run.stdout + run.stderr and "[y/N]" not in run.stdout + run.stderr
+    run = _run_clean("import json\n" + script, tmp_path, project=loader == "package")
     printed, input_ids, generated = run.stdout.rsplit("\n", 3)[:3]
     assert json.loads(input_ids) == build_input_ids("대한민국은 민주<mask>이다.")[0]
     ids = torch.tensor([json.loads(input_ids)])
@@ -94,3 +107,22 @@ def test_exported_tokenizer_round_trip_without_this_project_and_without_a_prompt
     assert json.loads(generated) == expected
     text_ids = [t for t in expected if t not in (0, EOS_ID) and not 248 <= t <= 258]
     assert printed == decode(text_ids).decode("utf-8", errors="ignore")
+
+
+def test_no_remote_code_export_is_etri_layout_and_its_tokenizer_loads_without_trust(tmp_path):
+    model = GBSWT5ForConditionalGeneration(GBSWT5Config.from_preset("tiny")).eval()
+    export = tmp_path / "export"
+    save_pretrained(model, export, remote_code=False)
+    config = json.loads((export / "config.json").read_text())
+    assert "auto_map" not in config and config["model_type"] == "gbswt5"
+    assert not list(export.glob("*.py"))
+    # No trust_remote_code, no package registering gbswt5: the tokenizer alone, without a question.
+    script = ("import json, sys\nfrom transformers import AutoTokenizer\n"
+              "tokenizer = AutoTokenizer.from_pretrained(sys.argv[1])\n"
+              "print(json.dumps(tokenizer('민주<extra_id_0>이다').input_ids))\n")
+    run = _run_clean(script.replace("sys.argv[1]", repr(str(export))), tmp_path, project=False)
+    assert json.loads(run.stdout.splitlines()[-1]) == build_input_ids("민주<mask>이다")[0]
+    # Why the layout exists: transformers reads config.json first, and the remote-code export's
+    # auto_map makes it ask, for a tokenizer that needs no code (README, Export).
+    save_pretrained(model, tmp_path / "remote")
+    _run_clean(script.replace("sys.argv[1]", repr(str(tmp_path / "remote"))), tmp_path, project=False, asks=True)

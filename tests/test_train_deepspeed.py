@@ -167,10 +167,15 @@ def test_two_rank_zero3_stop_preempt_damage_resume_is_exact(zero3_reference, kol
 def test_zero3_warm_start_export_and_gbst_freezing(zero3_reference, byt5_checkpoint, tmp_path):
     # warm started: the architecture is the ByT5 checkpoint's, not the tiny preset's
     assert json.loads((zero3_reference / "model_config.json").read_text())["d_model"] == 48
-    from pretrain.export import export
+    from pretrain.export import export, main as export_main
     from pretrain.modeling import GBSWT5ForConditionalGeneration
 
-    early = GBSWT5ForConditionalGeneration.from_pretrained(export(zero3_reference, tmp_path / "s4", tag="global_step4"))
+    # ETRI's layout, through the CLI: no code, no auto_map, a card whose snippet imports the package
+    assert export_main([str(zero3_reference), str(tmp_path / "s4"), "--tag", "global_step4", "--no-remote-code"]) == 0
+    assert "auto_map" not in json.loads((tmp_path / "s4" / "config.json").read_text())
+    assert not list((tmp_path / "s4").glob("*.py"))
+    assert "import pretrain.modeling" in (tmp_path / "s4" / "README.md").read_text(encoding="utf-8")
+    early = GBSWT5ForConditionalGeneration.from_pretrained(tmp_path / "s4")
     final = GBSWT5ForConditionalGeneration.from_pretrained(export(zero3_reference, tmp_path / "s8"))
     for name, param in final.named_parameters():
         before = dict(early.named_parameters())[name]
