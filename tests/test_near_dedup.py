@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from data_prep import near_dedup
+from data_prep import near_dedup, text_stats
 from data_prep.cli import main
 from data_prep.manifest import summary_table
 from data_prep.minhash import BandKeySpill, NearDedupOptions, band_keys, bands_for, collision_probability
@@ -63,6 +63,23 @@ def test_band_keys_do_not_depend_on_batching():
     assert np.array_equal(together, apart)
     assert np.array_equal(together[:, -1], together[:, -4])  # an exact copy of a document without 5-grams
     assert not (together[:, -4] == together[:, -2]).any()
+
+
+@pytest.mark.parametrize("batch_chars", [1 << 18, 500])  # one batch, or many
+def test_spilled_keys_are_band_keys_whatever_the_code_point_cache_holds(tmp_path, monkeypatch, batch_chars):
+    """BandKeySpill takes each text's code points from text_stats' cache, which the steps filled
+    with the final text, or with another one (a step that rewrote it): the keys are band_keys'."""
+    monkeypatch.setattr(BandKeySpill, "_BATCH_CHARS", batch_chars)
+    texts = originals(30) + ["짧다", "", "ab", "짧다"]
+    spill = BandKeySpill(tmp_path / "u.npy", ON)
+    for i, text in enumerate(texts):
+        text_stats.code_points(text if i % 2 else text + "바뀐 글")
+        spill.add(text)
+    spill.commit()
+    keys, order = np.load(tmp_path / "u.npy")
+    expected = band_keys(texts, ON)
+    assert np.array_equal(keys, np.take_along_axis(expected, order.astype(np.int64), axis=1))
+    assert (keys[:, 1:] >= keys[:, :-1]).all()
 
 
 @pytest.mark.parametrize("chunk", [1 << 22, 7])  # one key range per band, or many

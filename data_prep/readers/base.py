@@ -126,10 +126,11 @@ def iter_lines(unit: Unit, ctx: ReadContext) -> Iterator[tuple[str, bytes]]:
             stream.seek(pos - 1)
             first = read()
             pos += len(first) + _rest_of_line(read, first) - 1
+        where, end = unit.where, unit.end
         for lineno, line in enumerate(iter(read, b""), 1):
-            if unit.end is not None and pos >= unit.end:
+            if end is not None and pos >= end:
                 break
-            location = f"{unit.where}:{lineno}" if unit.start is None else f"{unit.path}@byte{pos}"
+            location = f"{where}:{lineno}" if unit.start is None else f"{unit.path}@byte{pos}"
             start, pos = pos, pos + len(line)
             if len(line) > limit and not line.endswith(b"\n"):
                 pos += _rest_of_line(read, line)
