@@ -3,7 +3,8 @@ bench_corpus_quality.py's corpus (real multi-line Korean documents with injected
 its KorSTS evaluation file for the decontamination), after the cleaning every document gets.
 
 Steps: decontamination, PII masking, the quality presets curated and web, and near-dedup's band
-keys (a worker's BandKeySpill: batches, then the per-band sort and write). Printed: MB of cleaned
+keys (a worker's BandKeySpill: batches, then the per-band sort and write); and the JSON Lines reader
+(of the raw corpus) with its orjson fast path beside the standard parser alone. Printed: MB of cleaned
 text per CPU second (the fastest of --repeat passes), and the CPU seconds of each step's first call
 on one short document: for the compiled steps, loading the kernels from the disk cache (compiling
 them, on a checkout's first run), a fixed cost per worker that 220 GB does not notice.
@@ -23,6 +24,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "bench")]
 import bench_corpus_quality  # noqa: E402
+import orjson  # noqa: E402
+from data_prep.inputs import InputSpec, plan_units  # noqa: E402
+from data_prep.problems import Problems  # noqa: E402
+from data_prep.readers import READERS, ReadContext, ReadOptions, jsonl  # noqa: E402
+from test_data_prep_readers_jsonl import StandardOnly  # noqa: E402
 from data_prep.clean import CleanOptions, cleaning_steps  # noqa: E402
 from data_prep.decontam import decontam_steps  # noqa: E402
 from data_prep.minhash import BandKeySpill, NearDedupOptions  # noqa: E402
@@ -56,6 +62,24 @@ def band_keys_pass(docs: list[str], work: Path) -> None:
     spill.commit()
 
 
+def read_pass(path: Path) -> None:
+    for unit in plan_units([InputSpec("bench", str(path))], None, "line", 1 << 62, Problems()):
+        for _ in READERS[unit.fmt](unit, ReadContext(ReadOptions())):
+            pass
+
+
+def reader_rates(path: Path, repeat: int) -> dict[str, float]:
+    """MB of JSON Lines per CPU second, with orjson and with the standard parser (interleaved, so
+    that a noisy neighbour slows both alike)."""
+    best: dict[str, float] = {}
+    for _ in range(repeat):
+        for name, parser in (("orjson", orjson), ("standard json", StandardOnly)):
+            jsonl.orjson = parser
+            best[name] = min(best.get(name, float("inf")), cpu_seconds(lambda: read_pass(path)))
+    jsonl.orjson = orjson
+    return {name: path.stat().st_size / 1e6 / seconds for name, seconds in best.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mb", type=float, default=8, help="corpus size")
@@ -83,6 +107,9 @@ def main() -> None:
         first = cpu_seconds(lambda: band_keys_pass([SHORT], work))
         best = min(cpu_seconds(lambda: band_keys_pass(docs, work)) for _ in range(args.repeat))
         print(f"{'near-dedup band keys':<22} {first:>16.2f} {mb / best:>9.1f}")
+        rates = reader_rates(work / "corpus.jsonl", args.repeat)
+        print(f"JSON Lines reader, MB of input per CPU s: orjson {rates['orjson']:.1f}, standard json alone "
+              f"{rates['standard json']:.1f} ({rates['orjson'] / rates['standard json']:.2f}x)")
 
 
 if __name__ == "__main__":

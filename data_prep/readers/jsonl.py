@@ -22,7 +22,7 @@ def read_jsonl(unit: Unit, ctx: ReadContext) -> Iterator[Doc]:
     field = ctx.options.field
     steps = parse_path(field)
     for location, line in iter_lines(unit, ctx):
-        # orjson parses UTF-8 bytes faster than decode then json (bench/bench_jsonl.py) and
+        # orjson parses UTF-8 bytes faster than decode then json (bench/bench_steps.py) and
         # rejects what the standard parser reads otherwise or reports in its own words: invalid
         # UTF-8, a BOM, raw control characters, escaped lone surrogates, NaN, deep nesting. Those
         # lines, and blank ones, go to the standard parser (_record). (orjson reads integers past
