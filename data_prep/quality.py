@@ -9,11 +9,12 @@ has no line statistics worth the name.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
-from data_prep.clean import hangul_ratio
 from data_prep.lazy import lazy_module
-from data_prep.steps import Step, check
+from data_prep.steps import Step, measured
 
 # Compiled measures: numba loads in the workers that filter only, when a first document is measured.
 repetition = lazy_module("data_prep.repetition")
@@ -64,51 +65,58 @@ PRESETS: dict[str, Thresholds | None] = {"off": None, "curated": CURATED, "web":
 
 
 def quality_steps(preset: str) -> list[Step]:
-    """The steps of one preset, cheapest first (the pipeline stops at the first drop)."""
+    """The steps of one preset, cheapest first (the pipeline stops at the first drop). The filters
+    test one set of measures per document (text_stats.measure), taken after the runs are cut."""
     limits = PRESETS[preset]
     if limits is None:
         return []
+    measure = _measurer(limits)
     steps = [Step("repeated_chars", lambda text, edits: _squeeze(text, edits, limits))]
+    tests = []
     if limits.min_chars:
-        steps.append(check("min_length", lambda text: len(text) >= limits.min_chars))
+        tests.append(("min_length", lambda m: m.chars >= limits.min_chars))
     if limits.min_hangul_ratio is not None:
-        steps.append(check("hangul_ratio", lambda text: hangul_ratio(text) >= limits.min_hangul_ratio))
+        tests.append(("hangul_ratio", lambda m: _hangul_ratio(m) >= limits.min_hangul_ratio))
     if limits.max_latin_junk is not None:
-        steps.append(check("latin_noise", lambda text: _little_latin_junk(text, limits.max_latin_junk)))
-    steps += _line_steps(limits)
+        tests.append(("latin_noise", lambda m: m.latin_junk <= limits.max_latin_junk * m.chars))
+    tests += _line_tests(limits)
     for n, limit in limits.top_ngrams:
-        steps.append(check(f"top_{n}_gram", lambda text, n=n, limit=limit:
-                           repetition.word_ngrams(text).top_fraction(n) <= limit))
+        tests.append((f"top_{n}_gram", lambda m, n=n, limit=limit: repetition.top_fraction(m, n) <= limit))
     # Without top n-gram filters (curated) the n-grams are rarely needed: a cheap bound decides first.
-    steps += [check(f"dup_{n}_gram", _duplicate_ngrams(n, limit, gated=not limits.top_ngrams))
-              for n, limit in limits.dup_ngrams]
-    return steps
+    gated = not limits.top_ngrams
+    for n, limit in limits.dup_ngrams:
+        tests.append((f"dup_{n}_gram", lambda m, n=n, limit=limit: (
+            gated and repetition.repeated_word_share(m) <= limit) or repetition.duplicate_fraction(m, n) <= limit))
+    return steps + [measured(name, measure, keep) for name, keep in tests]
 
 
-def _duplicate_ngrams(n: int, limit: float, gated: bool):
-    def keep(text: str) -> bool:
-        if gated and repetition.repeated_word_share(text) <= limit:
-            return True
-        return repetition.word_ngrams(text).duplicate_fraction(n) <= limit
-    return keep
+def _measurer(limits: Thresholds) -> Callable[[str], text_stats.Measures]:
+    """The preset's measure of a document: its n-grams up to the longest its filters test, where
+    a duplicate n-gram filter can drop it (without top n-gram filters: where the repeated words'
+    share passes the lowest duplicate limit)."""
+    most = max((n for n, _ in limits.top_ngrams + limits.dup_ngrams), default=0)
+    gate = -1.0 if limits.top_ngrams else min((limit for _, limit in limits.dup_ngrams), default=1.0)
+
+    @lru_cache(maxsize=1)  # for a step run alone (the pipeline measures once per document)
+    def measure(text: str) -> text_stats.Measures:
+        return text_stats.measure(text, most, gate)
+    return measure
 
 
-def _line_steps(limits: Thresholds) -> list[Step]:
-    steps = []
+def _line_tests(limits: Thresholds) -> list[tuple[str, Callable[[text_stats.Measures], bool]]]:
+    """The line-based filters: a document of fewer than two non-empty lines passes them."""
+    tests = []
     if limits.dup_line_frac is not None:
-        steps.append(check("dup_lines", lambda text: _multiline(
-            text, lambda counts: counts.duplicate_lines / counts.lines <= limits.dup_line_frac)))
+        tests.append(("dup_lines", lambda m: m.lines < 2 or m.duplicate_lines / m.lines <= limits.dup_line_frac))
     if limits.dup_line_char_frac is not None:
-        steps.append(check("dup_line_chars", lambda text: _multiline(
-            text, lambda counts: counts.duplicate_line_chars / counts.line_chars <= limits.dup_line_char_frac)))
+        tests.append(("dup_line_chars", lambda m: m.lines < 2 or
+                      m.duplicate_line_chars / m.line_chars <= limits.dup_line_char_frac))
     if limits.min_line_punct is not None:
-        steps.append(check("line_punct", lambda text: _multiline(
-            text, lambda counts: counts.sentence_ends / counts.lines >= limits.min_line_punct)))
+        tests.append(("line_punct", lambda m: m.lines < 2 or m.sentence_ends / m.lines >= limits.min_line_punct))
     if limits.max_newline_per_word is not None:
-        steps.append(check("list_like", lambda text: _multiline(
-            text, lambda counts: text.count("\n") / max(repetition.word_ngrams(text).words, 1)
-            <= limits.max_newline_per_word)))
-    return steps
+        tests.append(("list_like", lambda m: m.lines < 2 or
+                      m.newlines / max(m.words, 1) <= limits.max_newline_per_word))
+    return tests
 
 
 def _squeeze(text: str, edits: Counter, limits: Thresholds) -> str:
@@ -118,15 +126,8 @@ def _squeeze(text: str, edits: Counter, limits: Thresholds) -> str:
     return squeezed
 
 
-def _multiline(text: str, keep) -> bool:
-    """`keep(text_stats.TextCounts)` for a document of two or more non-empty lines; a one-line
-    document passes."""
-    if "\n" not in text:
-        return True
-    counts = text_stats.text_counts(text)
-    return counts.lines < 2 or keep(counts)
-
-
-def _little_latin_junk(text: str, limit: float) -> bool:
-    """Whether at most `limit` of the characters are in Latin-junk tokens (char_kernels)."""
-    return text_stats.text_counts(text).latin_junk <= limit * len(text)
+def _hangul_ratio(measures: text_stats.Measures) -> float:
+    """Share of Hangul (syllables and jamo) among the characters other than spaces and newlines,
+    as clean.hangul_ratio computes it."""
+    letters = measures.chars - measures.blanks
+    return measures.hangul / letters if letters else 0.0

@@ -184,42 +184,51 @@ def _word_ids(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, i
 
 
 @kernel
-def _bigram_runs(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(per-bigram occurrence counts, chain) of word ids: chain[i] is how many repeated bigrams
-    follow one another from word i on."""
+def _bigram_chain(ids: np.ndarray) -> np.ndarray:
+    """chain[i]: how many repeated bigrams of word ids follow one another from word i on."""
     bigrams = max(len(ids) - 1, 0)
     bigram, counts, _ = pair_ids(ids[:bigrams], ids[1:bigrams + 1])
-    bigram_counts = np.empty(bigrams, np.int64)
     chain = np.zeros(bigrams, np.int64)
     for i in range(bigrams - 1, -1, -1):
-        bigram_counts[i] = counts[bigram[i]]
-        if bigram_counts[i] > 1:
+        if counts[bigram[i]] > 1:
             chain[i] = 1 + (chain[i + 1] if i + 1 < bigrams else 0)
-    return bigram_counts, chain
+    return chain
+
+
+# The fields `measure` returns before its n-gram byte counts (text_stats.Measures names them).
+MEASURE_FIELDS = 10
 
 
 @kernel
-def repeated_words(points: np.ndarray) -> tuple[int, int]:
-    """(UTF-8 bytes of the words that repeat an earlier one, UTF-8 bytes of the text)."""
+def measure(points: np.ndarray, most: int, gate: float) -> np.ndarray:
+    """Every line and word measure of the quality filters in one call: [non-empty lines, lines
+    equal to an earlier one, their characters, characters of the non-empty lines, sentence-ending
+    lines (line_counts), newlines, words, UTF-8 bytes of the words that repeat an earlier one,
+    UTF-8 bytes of the text, longest chain of repeated bigrams (no n-gram with n > longest + 1
+    repeats)], then ngram_bytes up to `most` (top, then covered). The n-grams are measured only
+    where the repeated words' share of the bytes is above `gate` (zeros below it): that share
+    bounds every duplicate n-gram fraction."""
+    out = np.zeros(MEASURE_FIELDS + 2 * (most + 1), np.int64)
+    out[0], out[1], out[2], out[3], out[4] = line_counts(points)
+    for i in range(len(points)):
+        out[5] += points[i] == 0x0A
     ids, first, widths, size = _word_ids(points)
     repeated = 0
     for k in range(len(ids)):
         if first[ids[k]] != k:
             repeated += widths[k]
-    return repeated, size
-
-
-@kernel
-def word_ngrams(points: np.ndarray, most: int) -> tuple[int, int, int, np.ndarray]:
-    """(words, longest chain of repeated bigrams, UTF-8 bytes of the text, ngram_bytes up to
-    `most`) in one call."""
-    ids, _, widths, size = _word_ids(points)
+    out[6], out[7], out[8] = len(ids), repeated, size
+    if repeated == 0 or repeated / size <= gate:  # no word repeats: no n-gram does
+        return out
+    chain = _bigram_chain(ids)
+    out[9] = chain.max() if len(chain) else 0
+    if out[9] == 0:  # no bigram repeats, nor any longer n-gram
+        return out
     prefix = np.zeros(len(ids) + 1, np.int64)  # prefix[k]: UTF-8 bytes of the words before word k
     for k in range(len(ids)):
         prefix[k + 1] = prefix[k] + widths[k]
-    chain = _bigram_runs(ids)[1]
-    longest = chain.max() if len(chain) else 0
-    return len(ids), longest, size, ngram_bytes(ids, prefix, chain, most)
+    out[MEASURE_FIELDS:] = ngram_bytes(ids, prefix, chain, most).ravel()
+    return out
 
 
 @kernel

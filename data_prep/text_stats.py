@@ -1,6 +1,6 @@
-"""Character and line counts of one document for the quality filters (compiled loops over its
-code points in char_kernels and span_kernels), and the code points themselves, encoded once for
-every filter."""
+"""The measures of one document that the quality filters test (compiled loops over its code points
+in char_kernels and span_kernels, two calls per document for all of them), and the code points
+themselves, encoded once for every step."""
 from __future__ import annotations
 
 from functools import lru_cache
@@ -31,8 +31,37 @@ class TextCounts(NamedTuple):
     sentence_ends: int  # lines whose last character is one of span_kernels.SENTENCE_ENDS
 
 
-@lru_cache(maxsize=1)
+class Measures(NamedTuple):
+    """TextCounts, then the word measures of span_kernels.measure (repetition.py reads them)."""
+    chars: int
+    hangul: int
+    blanks: int
+    latin_junk: int
+    lines: int
+    duplicate_lines: int
+    duplicate_line_chars: int
+    line_chars: int
+    sentence_ends: int
+    newlines: int
+    words: int  # whitespace-separated, as bytes.split() splits the UTF-8 text
+    repeated_word_bytes: int  # UTF-8 bytes of the words that repeat an earlier one
+    size: int  # UTF-8 bytes of the text
+    longest: int  # the longest chain of repeated bigrams (0 where the n-grams were not measured)
+    top: list[int]  # by n: bytes of the most frequent repeated word n-gram's occurrences
+    covered: list[int]  # by n: bytes of the words covered by a repeated word n-gram
+
+
 def text_counts(text: str) -> TextCounts:
-    """Cached: the Hangul, Latin-noise and line filters look at the same document one after another."""
+    """The character and line counts alone (what --min-hangul-ratio reads)."""
     points = code_points(text)
     return TextCounts(*char_kernels.char_counts(points), *span_kernels.line_counts(points))
+
+
+def measure(text: str, most: int, gate: float) -> Measures:
+    """All the measures of `text`, its word n-grams for n up to `most` where the repeated words'
+    share of its bytes is above `gate` (span_kernels.measure)."""
+    points = code_points(text)
+    values = span_kernels.measure(points, most, gate).tolist()
+    top = span_kernels.MEASURE_FIELDS + most + 1
+    return Measures(len(text), *char_kernels.char_counts(points), *values[:span_kernels.MEASURE_FIELDS],
+                    values[span_kernels.MEASURE_FIELDS:top], values[top:])

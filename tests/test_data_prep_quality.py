@@ -15,10 +15,11 @@ from hypothesis import strategies as st
 from data_prep.clean import CleanOptions, normalize
 from data_prep.extract import document_steps
 from data_prep.options import OptionError, parse_quality
-from data_prep.quality import _little_latin_junk, quality_steps
+from data_prep.quality import quality_steps
 from data_prep.readers import READERS, ReadContext, ReadOptions, Unit
-from data_prep.repetition import WordNgrams, repeated_word_share, squeeze_runs
+from data_prep.repetition import duplicate_fraction, repeated_word_share, squeeze_runs, top_fraction
 from data_prep.steps import Pipeline
+from data_prep.text_stats import measure
 
 CORPORA = Path(os.environ.get("KOREAN_CORPORA", Path(__file__).resolve().parents[2] / "shared" / "corpora"))
 needs_corpora = pytest.mark.skipif(not CORPORA.is_dir(), reason="../shared/corpora not present")
@@ -68,11 +69,11 @@ def test_ngram_fractions_match_loop_references(text, n):
     if not text:
         return
     words, size = text.encode().split(), len(text.encode())
-    stats = WordNgrams(text)
-    assert stats.top_fraction(n) == pytest.approx(ref_top_fraction(words, n, size))
-    assert stats.duplicate_fraction(n) == pytest.approx(ref_duplicate_fraction(words, n, size))
+    measures = measure(text, 10, -1.0)
+    assert top_fraction(measures, n) == pytest.approx(ref_top_fraction(words, n, size))
+    assert duplicate_fraction(measures, n) == pytest.approx(ref_duplicate_fraction(words, n, size))
     # the cheap bound the duplicate filters try first never lets a document pass that the exact measure drops
-    assert repeated_word_share(text) >= ref_duplicate_fraction(words, n, size) - 1e-12
+    assert repeated_word_share(measures) >= ref_duplicate_fraction(words, n, size) - 1e-12
 
 
 @settings(max_examples=200, deadline=None)
@@ -81,19 +82,21 @@ def test_repeated_bigram_runs_match_a_loop(codes):
     """The longest run of repeated bigrams (what bounds the n measured) against a loop over the
     bigrams, in texts of 2000 bytes or more (once a separate NumPy path)."""
     words = [b"w%d" % c for c in codes] + [b"x%d" % i for i in range(700)]
-    stats = WordNgrams(b" ".join(words).decode())
+    longest = measure(b" ".join(words).decode(), 10, -1.0).longest
     bigrams = Counter(zip(words, words[1:]))
     repeated = [bigrams[pair] > 1 for pair in zip(words, words[1:])]
     chain = [next((j - i for j in range(i, len(repeated)) if not repeated[j]), len(repeated) - i)
              for i in range(len(repeated))]
-    assert stats.longest == max(chain, default=0)
+    assert longest == max(chain, default=0)
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.text(alphabet="가a1./:= \n", max_size=120), st.sampled_from([0.2, 0.5]))
-def test_latin_junk_shortcut_matches_the_regex(text, limit):
+@given(st.text(alphabet="가a1./:= \n", max_size=120), st.sampled_from([("web", 0.2), ("curated", 0.5)]))
+def test_latin_noise_filter_matches_the_regex(text, preset_limit):
+    preset, limit = preset_limit
     share = sum(map(len, re.findall(r"[A-Za-z0-9+/=_\-.:%&?#@~]{25,}", text))) / max(len(text), 1)
-    assert _little_latin_junk(text, limit) == (share <= limit) or not text
+    step = next(step for step in quality_steps(preset) if step.name == "latin_noise")
+    assert step.keep(step.measure(text)) == (share <= limit)
 
 
 def ref_squeeze(text: str, hangul_keep: int | None, any_keep: int) -> str:

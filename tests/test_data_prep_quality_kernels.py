@@ -18,8 +18,8 @@ from test_data_prep_quality import ref_duplicate_fraction, ref_top_fraction
 
 from data_prep import char_kernels, span_kernels
 from data_prep.clean import hangul_ratio
-from data_prep.repetition import WordNgrams, repeated_word_share, squeeze_runs
-from data_prep.text_stats import code_points, text_counts
+from data_prep.repetition import duplicate_fraction, repeated_word_share, squeeze_runs, top_fraction
+from data_prep.text_stats import code_points, measure, text_counts
 
 REPO = Path(__file__).resolve().parents[1]
 # Hangul syllables, jamo (U+1100) and compatibility jamo, ASCII, 2- and 4-byte characters, a
@@ -77,6 +77,7 @@ def ref_text_counts(text: str) -> tuple:
 @example("a" * 25 + "가" + "b" * 24 + "\n" + "c" * 26)  # junk runs at the start and end, one too short
 def test_text_counts_match_line_and_regex_references(text):
     assert tuple(text_counts(text)) == ref_text_counts(text)
+    assert tuple(measure(text, 10, -1.0)[:10]) == (len(text), *ref_text_counts(text), text.count("\n"))
     letters = len(text) - text.count(" ") - text.count("\n")
     assert hangul_ratio(text) == (sum(map(is_hangul, text)) / letters if letters else 0.0)
 
@@ -94,27 +95,32 @@ def test_word_ngrams_match_loop_references(words, separators, n):
     text = ngram_text(words, separators)
     data = text.encode()
     split = data.split()
-    stats = WordNgrams(text)
-    assert (stats.words, stats.size) == (len(split), len(data))
+    measures = measure(text, 10, -1.0)
+    assert (measures.words, measures.size) == (len(split), len(data))
     seen, repeated = set(), 0
     for word in split:
         repeated += len(word) if word in seen else 0
         seen.add(word)
-    assert repeated_word_share(text) == (repeated / len(data) if data else 0.0)
+    assert repeated_word_share(measures) == (repeated / len(data) if data else 0.0)
     if data:
-        assert stats.top_fraction(n) == ref_top_fraction(split, n, len(data))
-        assert stats.duplicate_fraction(n) == ref_duplicate_fraction(split, n, len(data))
+        assert top_fraction(measures, n) == ref_top_fraction(split, n, len(data))
+        assert duplicate_fraction(measures, n) == ref_duplicate_fraction(split, n, len(data))
     bigrams = list(zip(split, split[1:]))
     counts = [bigrams.count(pair) for pair in bigrams]
     chain = [len(list(itertools.takewhile(lambda c: c > 1, counts[i:]))) for i in range(len(counts))]
-    assert stats.longest == max(chain, default=0)
+    assert measures.longest == max(chain, default=0)
+    # Below the gate the n-grams are not measured (zeros); above it, measured as without one.
+    gate = repeated / len(data) if data else 0.0
+    for gated, measured in ((gate, False), (gate - 1e-9, True)):
+        expected = measures if measured else measures._replace(longest=0, top=[0] * 11, covered=[0] * 11)
+        assert measure(text, 10, gated) == expected
 
 
 def test_long_words_differing_between_the_hashed_bytes_are_told_apart():
     """word_hashes (the NumPy version) saw only a word's first, middle and last 8 bytes, so in a
     document of 2000 bytes or more LONG[0] x and LONG[1] x were one repeated bigram."""
     text = " ".join([LONG[0], "x", LONG[1], "x"] + [f"w{i}" for i in range(500)])
-    assert WordNgrams(text).top_fraction(2) == 0.0
+    assert top_fraction(measure(text, 2, -1.0), 2) == 0.0
 
 
 @settings(max_examples=200, deadline=None)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from data_prep.clean import CleanOptions, clean, cleaning_steps
 from data_prep.stats import PackStats, SourceStats, SplitCounts, UnitStats
-from data_prep.steps import Pipeline, Step, check, rewrite
+from data_prep.steps import Pipeline, Step, check, measured, rewrite
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,6 +33,29 @@ def test_pipeline_counts_each_drop_under_its_step_name():
     assert pipeline.counts.docs_clean == 2 and pipeline.counts.edits == {"digits.seen": 3}
     # One sample per step: the first drop of each filter, the first document the counting step edited.
     assert [(s.step, s.text) for s in pipeline.samples] == [("short", "AB"), ("digits", "ABC1"), ("no_x", "XYZ")]
+
+
+def test_measured_steps_measure_each_document_once_and_count_each_drop_by_name():
+    measured_texts = []
+
+    def length(text: str) -> int:
+        measured_texts.append(text)
+        return len(text)
+
+    steps = [rewrite("strip", str.strip), measured("long", length, lambda n: n >= 3),
+             measured("short", length, lambda n: n <= 5), check("no_x", lambda t: "x" not in t),
+             measured("odd", length, lambda n: n % 2 == 1)]
+    pipeline = Pipeline.of(steps, keep_samples=1)
+    texts = [" ab ", "abcde", "abcdefg", "xyz", "abcd", "abc"]
+    assert [pipeline(t) for t in texts] == [None, "abcde", None, None, None, "abc"]
+    assert pipeline.counts.dropped == {"long": 1, "short": 1, "no_x": 1, "odd": 1}
+    # one measure for the two consecutive steps, one more for "odd" after the check
+    assert measured_texts == ["ab", "abcde", "abcde", "abcdefg", "xyz", "abcd", "abcd", "abc", "abc"]
+    assert [(s.step, s.text) for s in pipeline.samples] == [("long", "ab"), ("short", "abcdefg"),
+                                                             ("no_x", "xyz"), ("odd", "abcd")]
+    # a step run alone gives the pipeline's answer
+    alone = [next((s.name for s in steps if s.run(t.strip(), Counter()) is None), None) for t in texts]
+    assert alone == ["long", None, "short", "no_x", "odd", None]
 
 
 def test_clean_is_the_default_steps():
