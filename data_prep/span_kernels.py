@@ -160,39 +160,56 @@ def pair_ids(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarra
 def _word_ids(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """(ids, first, UTF-8 bytes) of the words, split where bytes.split() splits the UTF-8 text
     (ids and first as span_ids gives them), and the UTF-8 bytes of the whole text."""
-    starts = np.empty(len(points) // 2 + 2, np.int64)
-    ends = np.empty(len(starts), np.int64)
-    start_bytes = np.empty(len(starts), np.int64)
-    end_bytes = np.empty(len(starts), np.int64)
-    began = ended = total = 0
+    bounds = np.empty(len(points) + 2, np.int64)  # where words begin and end, in turn
+    at_bytes = np.empty(len(bounds), np.int64)  # the UTF-8 bytes before each bound
+    bound = total = 0
     before = True  # whether the previous point splits (the text starts after one)
-    # Without a branch (a word ends every few points): each point is written as a start and an
-    # end, and kept by counting it only where a word begins or ends. DEL (0x7F) is no space and
-    # stands for every non-ASCII point.
+    # Without a branch (a word ends every few points): each point is written as a bound, and kept
+    # by counting it only where splitting changes. DEL (0x7F) is no space and stands for every
+    # non-ASCII point.
     for i in range(len(points)):
         split = _SPLIT[min(points[i], 0x7F)]
-        starts[began], start_bytes[began] = i, total
-        began += before and not split
-        ends[ended], end_bytes[ended] = i, total
-        ended += split and not before
+        bounds[bound], at_bytes[bound] = i, total
+        bound += split != before
         before = split
         total += utf8_width(points[i])
-    ends[ended], end_bytes[ended] = len(points), total
-    ended += not before
-    ids, first = span_ids(points, starts[:began], ends[:ended])
-    return ids, first, end_bytes[:ended] - start_bytes[:began], total
+    bounds[bound], at_bytes[bound] = len(points), total
+    bound += not before  # the last word ends with the text
+    words = bound // 2
+    starts, ends, widths = np.empty(words, np.int64), np.empty(words, np.int64), np.empty(words, np.int64)
+    for k in range(words):
+        starts[k], ends[k] = bounds[2 * k], bounds[2 * k + 1]
+        widths[k] = at_bytes[2 * k + 1] - at_bytes[2 * k]
+    ids, first = span_ids(points, starts, ends)
+    return ids, first, widths, total
 
 
 @kernel
-def _bigram_chain(ids: np.ndarray) -> np.ndarray:
-    """chain[i]: how many repeated bigrams of word ids follow one another from word i on."""
+def _bigram_chain(ids: np.ndarray, distinct: int) -> np.ndarray:
+    """chain[i]: how many repeated bigrams of word ids follow one another from word i on. Only a
+    bigram of two words that each occur twice or more can repeat: the others (most bigrams of
+    prose) are not numbered."""
+    occurs = np.zeros(distinct, np.int64)
+    for k in range(len(ids)):
+        occurs[ids[k]] += 1
     bigrams = max(len(ids) - 1, 0)
-    bigram, counts, _ = pair_ids(ids[:bigrams], ids[1:bigrams + 1])
-    chain = np.zeros(bigrams, np.int64)
+    at = np.empty(bigrams, np.int64)  # the bigrams that may repeat
+    candidates = 0
+    for i in range(bigrams):
+        at[candidates] = i
+        candidates += (occurs[ids[i]] > 1) & (occurs[ids[i + 1]] > 1)
+    left, right = np.empty(candidates, np.int64), np.empty(candidates, np.int64)
+    for j in range(candidates):
+        left[j], right[j] = ids[at[j]], ids[at[j] + 1]
+    bigram, counts, _ = pair_ids(left, right)
+    repeats = np.zeros(bigrams + 1, np.bool_)  # a last False ends every chain
+    for j in range(candidates):
+        repeats[at[j]] = counts[bigram[j]] > 1
+    chain = np.zeros(bigrams + 1, np.int64)
     for i in range(bigrams - 1, -1, -1):
-        if counts[bigram[i]] > 1:
-            chain[i] = 1 + (chain[i + 1] if i + 1 < bigrams else 0)
-    return chain
+        if repeats[i]:
+            chain[i] = 1 + chain[i + 1]
+    return chain[:bigrams]
 
 
 # The fields `measure` returns before its n-gram byte counts (text_stats.Measures names them).
@@ -220,7 +237,7 @@ def measure(points: np.ndarray, most: int, gate: float) -> np.ndarray:
     out[6], out[7], out[8] = len(ids), repeated, size
     if repeated == 0 or repeated / size <= gate:  # no word repeats: no n-gram does
         return out
-    chain = _bigram_chain(ids)
+    chain = _bigram_chain(ids, len(first))
     out[9] = chain.max() if len(chain) else 0
     if out[9] == 0:  # no bigram repeats, nor any longer n-gram
         return out
