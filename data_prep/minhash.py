@@ -3,7 +3,7 @@
 
 Shingles are 5-grams of the characters of the (NFC) text with all whitespace removed: Hangul
 syllables are whole characters, and spacing, which Korean writers vary freely, does not count
-(README, Near-duplicates, has the measurement behind this choice).
+(the README's Measured figures, the bench_minhash.py row, has the measurement behind this choice).
 
 The signature is one-permutation MinHash (Li, Owen & Zhang 2012) with rotation densification
 (Shrivastava & Li 2014): each shingle is hashed once (murmur3's fmix64 of a polynomial in its code

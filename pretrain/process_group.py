@@ -1,10 +1,13 @@
 """Forming this process's place in the process group, for every entry point that trains
 (launch/pretrain.py, launch/gpu_check.py): single-process defaults, the DeepSpeed process group,
-the device, and DeepSpeed's CPU shared-memory segment."""
+the device, DeepSpeed's op build cache and its CPU shared-memory segment."""
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import os
 import socket
+import sysconfig
 from pathlib import Path
 
 
@@ -35,12 +38,31 @@ def _unlink_cpu_allreduce_segment(rank: int) -> None:
     Path("/dev/shm", name).unlink(missing_ok=True)
 
 
+def op_cache_per_environment() -> None:
+    """Point TORCH_EXTENSIONS_DIR at a directory of this environment's own (unless it is set).
+
+    DeepSpeed JIT-builds its CPU communication op with torch's cpp_extension, whose default
+    cache is one directory per Python version (~/.cache/torch_extensions/py311_cpu) shared by every
+    environment. The compile command names the environment's paths (torch and DeepSpeed headers,
+    Python's include directory) and $CXX, and ninja rebuilds whenever the command differs from the
+    last build's, so two environments, or one reached by two paths (launch/gpu_check.sh runs
+    $ROOT/.venv/bin/python, a direct launch whatever is on PATH), rebuilt the op (about 22 s)
+    at every switch. Keyed by those inputs, each keeps its one build.
+    """
+    if "TORCH_EXTENSIONS_DIR" in os.environ:
+        return
+    from torch.utils.cpp_extension import get_default_build_root
+
+    inputs = [sysconfig.get_paths()["include"], os.environ.get("CXX", "c++"),
+              *(importlib.util.find_spec(name).origin for name in ("torch", "deepspeed"))]
+    key = hashlib.sha256("\0".join(inputs).encode()).hexdigest()[:12]
+    os.environ["TORCH_EXTENSIONS_DIR"] = str(Path(get_default_build_root()) / f"gbst-kebyt5-{key}")
+
+
 def start_process_group() -> None:
     """DeepSpeed's process group, and this rank's device picked before any collective runs."""
     import deepspeed
     from deepspeed.accelerator import get_accelerator
-
-    from pretrain.train_setup import op_cache_per_environment
 
     op_cache_per_environment()  # before init_distributed, which JIT-builds DeepSpeed's CPU op
     deepspeed.init_distributed()

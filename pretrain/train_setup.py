@@ -1,15 +1,11 @@
-"""The builders of a training run: model, DeepSpeed engine, data, metrics sinks.
+"""The builders of a training run: model, DeepSpeed engine, data.
 
 Each takes the validated configuration and returns one ready part; the Trainer calls them in
 order (model before engine, engine before data: the data needs the engine's micro batch).
 """
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import logging
-import os
-import sysconfig
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +16,6 @@ from pretrain.collator import SpanCorruptionCollator
 from pretrain.config import ShardInfo, TrainConfig
 from pretrain.data import ShardStream, validation_batches
 from pretrain.flops import device_peak_tflops
-from pretrain.metrics import MetricsLogger
 from pretrain.model_setup import MODEL_CONFIG_FILE, build_model, save_model_config
 from pretrain.optim import build_optimizer, build_scheduler
 
@@ -90,11 +85,6 @@ def build_data(config: TrainConfig, shards: ShardInfo, micro_batch: int, rank: i
     return stream, val_batches
 
 
-def build_metrics(config: TrainConfig, run_dir: Path, run_name: str, rank: int) -> MetricsLogger:
-    return MetricsLogger(run_dir, config.run.logging, config.to_json_dict(), enabled=rank == 0, run_name=run_name,
-                         max_steps=config.run.max_steps)
-
-
 def known_peak_tflops() -> float | None:
     """This CUDA device's dense bf16 peak in TFLOP/s, if its name is known (None without CUDA)."""
     return device_peak_tflops(torch.cuda.get_device_name()) if torch.cuda.is_available() else None
@@ -115,24 +105,3 @@ def parameter_counts(model: torch.nn.Module) -> tuple[int, int]:
     """(all, trainable) parameters; ZeRO-3 leaves a partitioned placeholder with the true ds_numel."""
     sizes = [(getattr(p, "ds_numel", p.numel()), p.requires_grad) for p in model.parameters()]
     return sum(n for n, _ in sizes), sum(n for n, trainable in sizes if trainable)
-
-
-def op_cache_per_environment() -> None:
-    """Point TORCH_EXTENSIONS_DIR at a directory of this environment's own (unless it is set).
-
-    DeepSpeed JIT-builds its CPU communication op with torch's cpp_extension, whose default
-    cache is one directory per Python version (~/.cache/torch_extensions/py311_cpu) shared by every
-    environment. The compile command names the environment's paths (torch and DeepSpeed headers,
-    Python's include directory) and $CXX, and ninja rebuilds whenever the command differs from the
-    last build's, so two environments, or one reached by two paths (launch/gpu_check.sh runs
-    $ROOT/.venv/bin/python, a direct launch whatever is on PATH), rebuilt the op (about 22 s)
-    at every switch. Keyed by those inputs, each keeps its one build.
-    """
-    if "TORCH_EXTENSIONS_DIR" in os.environ:
-        return
-    from torch.utils.cpp_extension import get_default_build_root
-
-    inputs = [sysconfig.get_paths()["include"], os.environ.get("CXX", "c++"),
-              *(importlib.util.find_spec(name).origin for name in ("torch", "deepspeed"))]
-    key = hashlib.sha256("\0".join(inputs).encode()).hexdigest()[:12]
-    os.environ["TORCH_EXTENSIONS_DIR"] = str(Path(get_default_build_root()) / f"gbst-kebyt5-{key}")

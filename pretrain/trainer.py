@@ -22,11 +22,11 @@ from pretrain.checkpoint import ResumeError
 from pretrain.collator import LABEL_PAD
 from pretrain.config import RUN_CONFIG_FILE, ShardInfo, TrainConfig, config_hash, resume_refusal, write_fingerprint
 from pretrain.flops import training_flops_per_example
-from pretrain.metrics import LOSS_CURVE_FILE, plot_loss_curve
+from pretrain.metrics import LOSS_CURVE_FILE, MetricsLogger, plot_loss_curve
 from pretrain.mixture import describe_mixture
 from pretrain.modeling import span_loss
 from pretrain.throughput import Progress, Window, peak_memory
-from pretrain.train_setup import (build_data, build_engine, build_metrics, device_name, model_for_run,
+from pretrain.train_setup import (build_data, build_engine, device_name, model_for_run,
                                   parameter_counts, peak_flops)
 
 LOG = logging.getLogger(__name__)
@@ -71,7 +71,8 @@ class Trainer:
             write_fingerprint(self.run_dir, config)
         self.flops_per_example = training_flops_per_example(model.config, shards.inputs_length, shards.targets_length)
         self.peak_flops = peak_flops(config)
-        self.metrics = build_metrics(config, self.run_dir, f"{self.run_dir.name}-{self.hash}", self.rank)
+        self.metrics = MetricsLogger(self.run_dir, config.run.logging, config.to_json_dict(), enabled=self.rank == 0,
+                                     run_name=f"{self.run_dir.name}-{self.hash}", max_steps=config.run.max_steps)
         self._log_setup(model)
 
     @property

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import sysconfig
 
-from pretrain.train_setup import op_cache_per_environment
+from pretrain.process_group import op_cache_per_environment
 
 
 def cache_dir(monkeypatch, *, cxx: str | None = None, include: str | None = None) -> str:
