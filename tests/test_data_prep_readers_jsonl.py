@@ -71,3 +71,10 @@ def test_fast_path_reads_as_the_standard_parser(lines, field, invalid):
 def test_lines_orjson_rejects_or_reads_alike(line, monkeypatch):
     fast, standard = both_ways(line + b'\r\n{"text": "next"}\n', monkeypatch)
     assert fast == standard and fast[0][-1][0] == "'next'"
+
+
+@pytest.mark.parametrize("field, expected", [("meta.body", ["'nested'"]), ("text", ["'top'"])])
+def test_a_dotted_path_is_walked_even_where_a_key_spells_it(field, expected, monkeypatch):
+    line = b'{"meta.body": "literal", "meta": {"body": "nested"}, "text": "top"}'
+    fast, standard = both_ways(line + b"\n", monkeypatch, text_field=field)
+    assert fast == standard and [text for text, _ in fast[0]] == expected

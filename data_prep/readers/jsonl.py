@@ -21,6 +21,7 @@ _DECODER = json.JSONDecoder(strict=False)
 def read_jsonl(unit: Unit, ctx: ReadContext) -> Iterator[Doc]:
     field = ctx.options.field
     steps = parse_path(field)
+    top = field if steps == [(field, 0)] else None  # a plain top-level field, not a dotted path
     for location, line in iter_lines(unit, ctx):
         # orjson parses UTF-8 bytes faster than decode then json (bench/bench_steps.py) and
         # rejects what the standard parser reads otherwise or reports in its own words: invalid
@@ -34,7 +35,7 @@ def read_jsonl(unit: Unit, ctx: ReadContext) -> Iterator[Doc]:
             if record is _BAD:
                 continue
         # The common case, a top-level string field, skips the general path walk.
-        text = record.get(field) if type(record) is dict else None
+        text = record.get(top) if top is not None and type(record) is dict else None
         if type(text) is not str:
             text = texts_at(record, steps, field, location, ctx)
         if text is not None:
