@@ -87,13 +87,14 @@ def extract_unit(job: ExtractJob) -> dict:
             if keys is not None:
                 keys.add(cleaned)
     except Exception as err:  # noqa: BLE001 - any reader failure on bad bytes must not lose the rest of the run
-        if _report_failure(err, unit, location, ctx, spill):
+        if _report_failure(err, unit, location, ctx, spill, pipeline):
             keys, text_bytes = _band_keys(job), 0
+            pipeline = Pipeline.of(pipeline.steps, job.clean.keep_samples)
     # Every document the input holds is either spilled or dropped (by the reader, a step, or with
     # its corrupt zip member).
     counts = pipeline.counts
     dropped = ctx.dropped + counts.dropped
-    docs_clean = counts.docs_clean - ctx.dropped["corrupt_member"]
+    docs_clean = counts.docs_clean
     stats = UnitStats(docs_read=docs_clean + sum(dropped.values()), docs_clean=docs_clean,
                       clean_bytes=text_bytes, dropped=dropped, edits=counts.edits, bytes_in=unit.size,
                       problems=ctx.problems.counts)
@@ -109,14 +110,17 @@ def _band_keys(job: ExtractJob) -> BandKeySpill | None:
     return BandKeySpill(lsh_path(job.workdir, job.unit.index), job.near) if job.near.enabled else None
 
 
-def _report_failure(err: Exception, unit: Unit, location: str, ctx: ReadContext, spill: SpillWriter) -> bool:
+def _report_failure(err: Exception, unit: Unit, location: str, ctx: ReadContext, spill: SpillWriter,
+                    pipeline: Pipeline) -> bool:
     """Report a reader failure that ends the unit. A zip member failing its integrity check (CRC,
-    cut data) may already have yielded garbage: its documents are discarded (True is returned)."""
+    cut data) may already have yielded garbage: all its documents, spilled or dropped by a step,
+    count as discarded, and True is returned: the caller then forgets the pipeline's counts (its
+    drops, edits and samples are of those documents)."""
     if unit.member is None or not isinstance(err, _TRUNCATION_ERRORS):
         kind = "truncated_archive" if isinstance(err, _TRUNCATION_ERRORS) else "read_error"
         ctx.problems.report(kind, f"{unit.name} after {location}", f"{type(err).__name__}: {err}; rest of unit skipped")
         return False
-    discarded = spill.discard()
+    discarded = spill.discard() + sum(pipeline.counts.dropped.values())
     ctx.dropped["corrupt_member"] += discarded
     ctx.problems.report("corrupt_member", unit.where, f"zip member fails its integrity check ({type(err).__name__}: "
                         f"{err}); all {discarded} of its document(s) discarded")

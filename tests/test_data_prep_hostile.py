@@ -74,20 +74,24 @@ def test_zip_member_failing_its_crc_loses_all_its_records(tmp_path):
     path = tmp_path / "z.zip"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
         # 110 KB: the damage lies beyond the 64 KiB that format detection reads
-        archive.writestr("a_bad.jsonl", "".join(f'{{"text": "ok {i} record"}}\n' for i in range(5000)))
+        # every tenth record too short for --min-chars, every seventh with an e-mail for --pii mask
+        archive.writestr("a_bad.jsonl", "".join(
+            '{"text": "%s"}\n' % ("ok" if i % 10 == 0 else f"ok {i} record" + (f" a{i}@example.com" * (i % 7 == 0)))
+            for i in range(5000)))
         archive.writestr("b_good.jsonl", '{"text": "good member"}\n')
     data = path.read_bytes()
-    path.write_bytes(data.replace(b"ok 4000 record", b"XX 4000 record"))  # stored: the CRC now fails
+    path.write_bytes(data.replace(b"ok 4001 record", b"XX 4001 record"))  # stored: the CRC now fails
     out = tmp_path / "out"
-    assert run(path, "-o", out, "--val-fraction", 0) == 0
+    assert run(path, "-o", out, "--val-fraction", 0, "--min-chars", 5, "--pii", "mask") == 0
     m = manifest(out)
     assert m["problems"] == {"corrupt_member": 1}
     assert m["problem_samples"][0].startswith(f"{path}::a_bad.jsonl: corrupt_member: ")
     assert "Bad CRC-32" in m["problem_samples"][0] and "of its document(s) discarded" in m["problem_samples"][0]
     source = m["sources"]["z"]
     # The error surfaces at the member's end, after most (not all: read-ahead) records were yielded.
+    # Its documents dropped by a step or edited are discarded with it: no too_short, no PII counts.
     assert source["docs_kept"] == 1 and source["dropped"] == {"corrupt_member": source["docs_read"] - 1}
-    assert source["docs_read"] > 4000
+    assert source["docs_read"] > 4000 and not source["edits"]
     text = b"".join(datasets.load_from_disk(str(out / "train"))["chunk"])
     assert text == b"good member"
     small = tmp_path / "small.zip"  # damage within the first 64 KiB: found while listing
