@@ -1,6 +1,7 @@
 """What every reader shares: the unit of work, options, byte streams and UTF-8 decoding."""
 from __future__ import annotations
 
+import codecs
 import functools
 import io
 import tarfile
@@ -179,6 +180,55 @@ class DocLines:
         if location is None or self._over:
             return None
         return "".join(self._lines), location
+
+
+def parser_stream(stream: BinaryIO, ctx: ReadContext, name: str, report: bool = True) -> tuple[Utf8Repair, RecordBudget]:
+    """(what a streaming parser (ijson, expat) reads a big file through, its budget): at most
+    --max-doc-bytes of the file per record (RecordBudget, told of each record's end with
+    next_record()), then invalid UTF-8 repaired (Utf8Repair; reported to ctx.problems if `report`)."""
+    budget = RecordBudget(stream, ctx.options.max_doc_bytes)
+    return Utf8Repair(budget, ctx.problems if report else None, name), budget
+
+
+class Utf8Repair:
+    """A byte stream whose invalid UTF-8 is replaced by U+FFFD, each read's first one reported
+    with its byte offset. The streaming parsers stop at the first invalid byte, which lost the
+    rest of the file (GBs of a Namuwiki dump) for one bad byte. They also buffer ahead, so which
+    record a byte ends up in is not known here: --invalid-utf8 drop cannot drop that record, and
+    the bytes are replaced either way. Valid reads pass through unchanged (one validating decode)."""
+
+    def __init__(self, stream: BinaryIO, problems: Problems | None, name: str):
+        self._stream, self._problems, self._name = stream, problems, name
+        # Holds back the start of a character cut by the end of a read, as decoding a whole file would.
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._pending = b""  # those bytes
+        self._offset = 0  # bytes of the stream before them
+
+    def read(self, size: int = -1) -> bytes:
+        if size == 0:
+            return b""
+        while True:
+            fresh = self._stream.read(size)
+            if not fresh:  # the end: a character it cuts is left to the parser, which reports the cut file
+                data, self._pending = self._pending, b""
+                return data
+            data = self._pending + fresh
+            text = self._decoder.decode(fresh, final=False)
+            self._pending = self._decoder.getstate()[0]
+            if text:
+                break
+        data = data[:len(data) - len(self._pending)]
+        offset, self._offset = self._offset, self._offset + len(data)
+        if "\ufffd" not in text:
+            return data
+        try:  # a U+FFFD the text holds, or one put for invalid bytes?
+            data.decode("utf-8")
+            return data
+        except UnicodeDecodeError as err:
+            if self._problems is not None:
+                self._problems.report("invalid_utf8", f"{self._name}@byte{offset + err.start}", "invalid UTF-8 "
+                                      "replaced with U+FFFD (in a streamed file, whatever --invalid-utf8)")
+            return text.encode("utf-8")
 
 
 class RecordBudget:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import ijson
 
-from data_prep.readers.base import Doc, ReadContext, RecordBudget, RecordTooLarge, Unit, open_unit
+from data_prep.readers.base import Doc, ReadContext, RecordTooLarge, Unit, open_unit, parser_stream
 from data_prep.readers.jsonl import texts_at
 from data_prep.readers.jsonpath import parse_path, select
 
@@ -100,9 +100,9 @@ class _Streamed:
         with open_unit(self._unit) as stream:
             if stream.peek(3)[:3] == b"\xef\xbb\xbf":
                 stream.read(3)
-            budget = RecordBudget(stream, self._ctx.options.max_doc_bytes)
+            source, budget = parser_stream(stream, self._ctx, self._unit.name, report)
             try:
-                for index, doc in enumerate(ijson.items(budget, _ijson_prefix(doc_path), use_float=True)):
+                for index, doc in enumerate(ijson.items(source, _ijson_prefix(doc_path), use_float=True)):
                     budget.next_record()
                     yield doc
             except (ijson.JSONError, UnicodeDecodeError) as err:

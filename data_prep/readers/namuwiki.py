@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import ijson
 
-from data_prep.readers.base import Doc, ReadContext, RecordBudget, RecordTooLarge, Unit, open_unit
+from data_prep.readers.base import Doc, ReadContext, RecordTooLarge, Unit, open_unit, parser_stream
 from data_prep.readers.namumark import is_redirect, strip_namumark
 
 
@@ -15,10 +15,10 @@ def read_namuwiki(unit: Unit, ctx: ReadContext) -> Iterator[Doc]:
     with open_unit(unit) as stream:
         first = _first_byte(stream)
         prefix = "item" if first == b"[" else ""
-        budget = RecordBudget(stream, ctx.options.max_doc_bytes)
+        source, budget = parser_stream(stream, ctx, unit.name)
         index = -1
         try:
-            for index, record in enumerate(ijson.items(budget, prefix, use_float=True)):
+            for index, record in enumerate(ijson.items(source, prefix, use_float=True)):
                 budget.next_record()
                 doc = _article(record, f"{unit.name}[{index}]", ctx)
                 if doc is not None:

@@ -6,7 +6,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 
-from data_prep.readers.base import Doc, ReadContext, RecordBudget, RecordTooLarge, Unit, open_unit
+from data_prep.readers.base import Doc, ReadContext, RecordTooLarge, Unit, open_unit, parser_stream
 
 # Links to files and categories carry no running text (their captions are mostly markup).
 _MEDIA_LINK = re.compile(r"\[\[(?:File|Image|Category|파일|그림|분류):[^\[\]]*(?:\[\[[^\]]*\]\][^\[\]]*)*\]\]", re.I)
@@ -14,11 +14,11 @@ _MEDIA_LINK = re.compile(r"\[\[(?:File|Image|Category|파일|그림|분류):[^\[
 
 def read_wiki_xml(unit: Unit, ctx: ReadContext) -> Iterator[Doc]:
     with open_unit(unit) as stream:
-        budget = RecordBudget(stream, ctx.options.max_doc_bytes)
+        source, budget = parser_stream(stream, ctx, unit.name)
         pages = 0
         root = None
         try:
-            for event, elem in ET.iterparse(budget, events=("start", "end")):
+            for event, elem in ET.iterparse(source, events=("start", "end")):
                 root = elem if root is None else root
                 if event != "end" or _local(elem.tag) != "page":
                     continue
