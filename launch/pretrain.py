@@ -47,35 +47,56 @@ def _verify_shards(config: TrainConfig) -> None:
         read_manifest(directory, f"run.data.train[{i}]", verify=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    single_process_defaults()
-    rank = int(os.environ["RANK"])
+def _log_per_rank(rank: int) -> None:
     logging.basicConfig(
         level=logging.INFO if rank == 0 else logging.WARNING,
         format=f"%(asctime)s [rank {rank}] %(levelname)s %(name)s: %(message)s",
     )
-    world = int(os.environ["WORLD_SIZE"])
-    try:
-        config = load_config(argv)
-        shards = validate(config, world_size=world)
-        flags = build_arg_parser().parse_args(argv)
-        if flags.verify_shards:
-            _verify_shards(config)
-        check_deepspeed_keys(config.deepspeed)
-        _check_warm_start(config)
-        from pretrain import plan
 
-        data = plan.plan_data(config, world)
-        if rank == 0 and (warning := plan.small_eval_warning(config, data)):
-            logging.getLogger("pretrain").warning("%s", warning)
+
+def _validated(argv: list[str] | None, world: int, rank: int):
+    """(config, its shards, the flags, the data plan): everything checked that can be without the
+    process group, on every rank (a training set of 0 rows is a ConfigError of plan_data)."""
+    config = load_config(argv)
+    shards = validate(config, world_size=world)
+    flags = build_arg_parser().parse_args(argv)
+    if flags.verify_shards:
+        _verify_shards(config)
+    check_deepspeed_keys(config.deepspeed)
+    _check_warm_start(config)
+    from pretrain import plan
+
+    data = plan.plan_data(config, world)
+    if rank == 0 and (warning := plan.small_eval_warning(config, data)):
+        logging.getLogger("pretrain").warning("%s", warning)
+    return config, shards, flags, data
+
+
+def _print_plan(config: TrainConfig, shards, data, world: int, rank: int) -> int:
+    from pretrain import plan
+
+    if rank == 0:
+        print("\n".join(plan.plan_lines(config, shards, data, int(os.environ.get("LOCAL_WORLD_SIZE", world)))))
+    return 0
+
+
+def _refuse(rank: int, what: str, exc: Exception) -> int:
+    """A user's mistake: one line (from rank 0) and EXIT_CONFIG, no traceback."""
+    if rank == 0:
+        print(f"{what}: {exc}", file=sys.stderr)
+    return EXIT_CONFIG
+
+
+def main(argv: list[str] | None = None) -> int:
+    single_process_defaults()
+    rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    _log_per_rank(rank)
+    try:
+        config, shards, flags, data = _validated(argv, world, rank)
         if flags.dry_run:
-            if rank == 0:
-                print("\n".join(plan.plan_lines(config, shards, data, int(os.environ.get("LOCAL_WORLD_SIZE", world)))))
-            return 0
+            return _print_plan(config, shards, data, world, rank)
     except (ConfigError, ModelPathError) as exc:
-        if rank == 0:
-            print(f"configuration error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        return _refuse(rank, "configuration error", exc)
 
     from pretrain.trainer import ResumeError, Trainer
 
@@ -83,17 +104,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         trainer = Trainer(config, shards)
     except ResumeError as exc:
-        if rank == 0:
-            print(f"cannot resume: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        return _refuse(rank, "cannot resume", exc)
     except ShardFormatError as exc:  # a shard changed between validation and opening it
-        if rank == 0:
-            print(f"shard error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        return _refuse(rank, "shard error", exc)
     except (ModelPathError, ConfigError) as exc:  # init_from changed between the check and the load
-        if rank == 0:
-            print(f"configuration error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        return _refuse(rank, "configuration error", exc)
     return trainer.train()
 
 
