@@ -8,6 +8,7 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import time
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from data_prep.stats import UnitStats
 from data_prep.steps import Pipeline, Step
 
 _TRUNCATION_ERRORS = (EOFError, zipfile.BadZipFile, zlib.error)
+CPU_SECONDS = "cpu_seconds"  # a unit's extraction time, in its meta (not in the manifest: output stays deterministic)
 _PR_SET_PDEATHSIG = 1
 
 
@@ -67,6 +69,7 @@ def die_with_parent(parent: int) -> None:
 
 def extract_unit(job: ExtractJob) -> dict:
     """Process one unit; return (and store beside its spill) its counts."""
+    started = time.process_time()
     unit = job.unit
     ctx = ReadContext(job.read)
     spill = SpillWriter(job.workdir, unit.index)
@@ -102,6 +105,7 @@ def extract_unit(job: ExtractJob) -> dict:
             "samples": unit_samples(pipeline.samples, unit.source, job.clean.pii == "mask")}
     if keys is not None:
         keys.commit()  # before the spill, whose .json marks the unit done
+    meta[CPU_SECONDS] = time.process_time() - started  # the worker's own time: its rate, whatever the others do
     spill.commit(meta)
     return meta
 

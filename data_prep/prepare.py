@@ -24,7 +24,7 @@ from pathlib import Path
 from data_prep.assemble import assemble, kept_hashes, validation_threshold
 from data_prep.audit import SAMPLES, write_samples
 from data_prep.clean import CleanOptions
-from data_prep.extract import ExtractJob, die_with_parent, extract_unit, uses_kernels
+from data_prep.extract import CPU_SECONDS, ExtractJob, die_with_parent, extract_unit, uses_kernels
 from data_prep.inputs import InputError, InputSpec, check_text_field, file_identity, plan_units, select_split
 from data_prep.manifest import source_counts, sum_counts, summary_table, versions
 from data_prep.minhash import NearDedupOptions
@@ -207,6 +207,17 @@ def _extract(units: list[Unit], config: PrepareConfig, work: Path, metas: dict[i
             progress.update(meta["bytes_in"], meta["docs_read"])
             yield unit
     progress.close()
+    _log_worker_rate([metas[u.index] for u in units if u.index not in done])
+
+
+def _log_worker_rate(extracted: list[dict]) -> None:
+    """The workers' own rate, the one that scales with --workers: input MB per CPU second of
+    extraction, without the run's start-up and the serial clustering and assembly."""
+    seconds = sum(meta[CPU_SECONDS] for meta in extracted)
+    if extracted and seconds > 0:
+        megabytes = sum(meta["bytes_in"] for meta in extracted) / 1e6
+        log.info("extraction: %.1f MB in %.2f worker CPU s, %.1f MB/s per worker", megabytes, seconds,
+                 megabytes / seconds)
 
 
 def _manifest(config: PrepareConfig, units: list[Unit], key: str, metas: list[dict], problems: Problems,

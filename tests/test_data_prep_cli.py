@@ -6,6 +6,7 @@ import gzip
 import json
 import logging
 import random
+import re
 import subprocess
 import sys
 import unicodedata
@@ -204,6 +205,33 @@ def test_resume_after_kill_gives_identical_output(tmp_path):
     assert output_files(out) == output_files(reference)
     assert manifest(out)["sources"] == manifest(reference)["sources"]
     assert run(*args, "-o", out) == 0  # a finished run is recognised and left alone
+
+
+def _worker_rate_line(log: str) -> tuple[float, float, float]:
+    line = next(line for line in log.splitlines() if "extraction: " in line)
+    megabytes, seconds, rate = re.search(r"extraction: ([0-9.]+) MB in ([0-9.]+) worker CPU s, ([0-9.]+) MB/s", line).groups()
+    return float(megabytes), float(seconds), float(rate)
+
+
+def test_the_workers_rate_is_logged_for_the_units_extracted(tmp_path, corpus, caplog):
+    # The rate that scales with --workers: the units' input MB over their extraction CPU seconds.
+    with caplog.at_level(logging.INFO, logger="data_prep"):
+        assert run(corpus, "-o", tmp_path / "a", "--unit-mb", "0.05", "--workers", 2) == 0
+    size = sum(s["bytes_in"] for s in manifest(tmp_path / "a")["sources"].values()) / 1e6
+    megabytes, seconds, rate = _worker_rate_line(caplog.text)  # as printed: to 0.1 MB, 0.01 s, 0.1 MB/s
+    assert megabytes == pytest.approx(size, abs=0.05) and seconds > 0 and rate * seconds == pytest.approx(size, abs=0.1)
+    # A resumed run counts only what it extracted itself.
+    out = tmp_path / "b"
+    args = [str(corpus), "--unit-mb", "0.05", "-o", str(out), "--keep-work"]
+    assert run(*args) == 0
+    (out / "manifest.json").unlink()
+    done = sorted((out / ".work").glob("u*.json"))
+    assert len(done) > 2
+    done[0].unlink()  # one unit to redo
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="data_prep"):
+        assert run(*args) == 0
+    assert _worker_rate_line(caplog.text)[0] < megabytes / 2
 
 
 def test_different_command_into_same_output_is_refused(tmp_path, corpus, caplog):
