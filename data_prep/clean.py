@@ -90,13 +90,6 @@ def strip_modu_tags(text: str, deid_tags: str) -> str:
     return _DEID.sub("", text) if deid_tags == "remove" else text
 
 
-def hangul_ratio(text: str) -> float:
-    """Share of Hangul (syllables and jamo) among the characters other than spaces and newlines."""
-    counts = text_stats.text_counts(text)
-    letters = len(text) - counts.blanks
-    return counts.hangul / letters if letters else 0.0
-
-
 def cleaning_steps(fmt: str, options: CleanOptions) -> list[Step]:
     """The format-dependent cleaning every document gets, in order."""
     steps = [rewrite("modu_tags", lambda text: strip_modu_tags(text, options.deid_tags))] if fmt == "modu" else []
@@ -104,7 +97,7 @@ def cleaning_steps(fmt: str, options: CleanOptions) -> list[Step]:
     if options.min_chars > 1:
         steps.append(check("too_short", lambda text: len(text) >= options.min_chars))
     if options.min_hangul_ratio > 0:
-        steps.append(check("low_hangul", lambda text: hangul_ratio(text) >= options.min_hangul_ratio))
+        steps.append(check("low_hangul", lambda text: text_stats.hangul_share(text) >= options.min_hangul_ratio))
     return steps
 
 

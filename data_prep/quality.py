@@ -76,7 +76,8 @@ def quality_steps(preset: str) -> list[Step]:
     if limits.min_chars:
         tests.append(("min_length", lambda m: m.chars >= limits.min_chars))
     if limits.min_hangul_ratio is not None:
-        tests.append(("hangul_ratio", lambda m: _hangul_ratio(m) >= limits.min_hangul_ratio))
+        tests.append(("hangul_ratio", lambda m: text_stats.hangul_ratio(m.hangul, m.blanks, m.chars)
+                      >= limits.min_hangul_ratio))
     if limits.max_latin_junk is not None:
         tests.append(("latin_noise", lambda m: m.latin_junk <= limits.max_latin_junk * m.chars))
     tests += _line_tests(limits)
@@ -124,10 +125,3 @@ def _squeeze(text: str, edits: Counter, limits: Thresholds) -> str:
     if squeezed is not text:
         edits["repeated_chars"] += 1
     return squeezed
-
-
-def _hangul_ratio(measures: text_stats.Measures) -> float:
-    """Share of Hangul (syllables and jamo) among the characters other than spaces and newlines,
-    as clean.hangul_ratio computes it."""
-    letters = measures.chars - measures.blanks
-    return measures.hangul / letters if letters else 0.0

@@ -20,7 +20,10 @@ def code_points(text: str) -> np.ndarray:
     return np.frombuffer(text.encode("utf-32-le"), np.uint32)
 
 
-class TextCounts(NamedTuple):
+class Measures(NamedTuple):
+    """The character counts of char_kernels.char_counts, then span_kernels.measure's line and word
+    measures (repetition.py reads the n-gram ones)."""
+    chars: int
     hangul: int  # Hangul syllables and jamo (char_kernels.HANGUL_RANGES)
     blanks: int  # spaces and newlines
     latin_junk: int  # characters in Latin-junk tokens (char_kernels.JUNK_CHARS)
@@ -29,19 +32,6 @@ class TextCounts(NamedTuple):
     duplicate_line_chars: int  # their characters
     line_chars: int  # characters of all non-empty lines
     sentence_ends: int  # lines whose last character is one of span_kernels.SENTENCE_ENDS
-
-
-class Measures(NamedTuple):
-    """TextCounts, then the word measures of span_kernels.measure (repetition.py reads them)."""
-    chars: int
-    hangul: int
-    blanks: int
-    latin_junk: int
-    lines: int
-    duplicate_lines: int
-    duplicate_line_chars: int
-    line_chars: int
-    sentence_ends: int
     newlines: int
     words: int  # whitespace-separated, as bytes.split() splits the UTF-8 text
     repeated_word_bytes: int  # UTF-8 bytes of the words that repeat an earlier one
@@ -51,10 +41,16 @@ class Measures(NamedTuple):
     covered: list[int]  # by n: bytes of the words covered by a repeated word n-gram
 
 
-def text_counts(text: str) -> TextCounts:
-    """The character and line counts alone (what --min-hangul-ratio reads)."""
-    points = code_points(text)
-    return TextCounts(*char_kernels.char_counts(points), *span_kernels.line_counts(points))
+def hangul_share(text: str) -> float:
+    """Share of Hangul (syllables and jamo) among the characters other than spaces and newlines."""
+    hangul, blanks, _ = char_kernels.char_counts(code_points(text))
+    return hangul_ratio(hangul, blanks, len(text))
+
+
+def hangul_ratio(hangul: int, blanks: int, chars: int) -> float:
+    """Hangul over the characters that are not blanks (0 for a document of blanks only)."""
+    letters = chars - blanks
+    return hangul / letters if letters else 0.0
 
 
 def measure(text: str, most: int, gate: float) -> Measures:

@@ -9,9 +9,10 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from data_prep.clean import _CHAR_FIXES, CleanOptions, clean, hangul_ratio, normalize
+from data_prep.clean import _CHAR_FIXES, CleanOptions, clean, normalize
 from data_prep.dedup import HashSet, first_occurrences
 from data_prep.pack import Packer, find_cut
+from data_prep.text_stats import hangul_share
 
 # Korean syllables, jamo, ASCII incl. separators, 4-byte emoji: every UTF-8 length.
 KOREAN_TEXT = st.text(alphabet=st.sampled_from(list("가나다라한국어ㅋㅎ abc.?!\n,") + ["😀", "é", "①"]), max_size=400)
@@ -63,7 +64,7 @@ def test_filters_and_drop_reasons():
     assert clean("hello world 가", "text", options) == (None, "low_hangul")
     assert clean("안녕하세요 world", "text", options) == ("안녕하세요 world", "")
     assert clean("hello world", "text", CleanOptions()) == ("hello world", "")  # ratio filter off by default
-    assert hangul_ratio("가나 ab") == 0.5
+    assert hangul_share("가나 ab") == 0.5
 
 
 def test_modu_tags_only_for_modu():
