@@ -201,23 +201,22 @@ class Utf8Repair:
         self._stream, self._problems, self._name = stream, problems, name
         # Holds back the start of a character cut by the end of a read, as decoding a whole file would.
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        self._pending = b""  # those bytes
-        self._offset = 0  # bytes of the stream before them
+        self._offset = 0  # bytes of the stream before those the decoder holds back
 
     def read(self, size: int = -1) -> bytes:
         if size == 0:
             return b""
         while True:
+            held = self._decoder.getstate()[0]
             fresh = self._stream.read(size)
             if not fresh:  # the end: a character it cuts is left to the parser, which reports the cut file
-                data, self._pending = self._pending, b""
-                return data
-            data = self._pending + fresh
+                self._decoder.reset()
+                return held
             text = self._decoder.decode(fresh, final=False)
-            self._pending = self._decoder.getstate()[0]
             if text:
                 break
-        data = data[:len(data) - len(self._pending)]
+        data = held + fresh
+        data = data[:len(data) - len(self._decoder.getstate()[0])]
         offset, self._offset = self._offset, self._offset + len(data)
         if "\ufffd" not in text:
             return data
