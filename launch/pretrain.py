@@ -98,9 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ModelPathError) as exc:
         return _refuse(rank, "configuration error", exc)
 
-    from pretrain.trainer import ResumeError, Trainer
+    from pretrain.trainer import ResumeError, Trainer, already_done
 
     start_process_group()
+    if already_done(config):
+        return 0
     try:
         trainer = Trainer(config, shards)
     except ResumeError as exc:

@@ -46,6 +46,24 @@ def _model_inputs(batch: dict[str, torch.Tensor], device: torch.device) -> dict[
     return {k: batch[k].to(device, non_blocking=True) for k in keys}
 
 
+def end_step(config: TrainConfig) -> int:
+    """The step this invocation stops at."""
+    return min(config.run.max_steps, config.run.stop_at_step or config.run.max_steps)
+
+
+def already_done(config: TrainConfig) -> bool:
+    """Whether the run's newest checkpoint is of this configuration at its end step or later, on
+    every rank (collective): then a rerun says so and builds nothing."""
+    run, end = config.run, end_step(config)
+    ckpt_dir = Path(run.output_dir) / checkpoint.CHECKPOINT_DIR
+    step = checkpoint.finished_step(ckpt_dir, config_hash(config), end, verify_checksums=run.checkpoint.checksums)
+    if step is None:
+        return False
+    bound = "max_steps" if end == run.max_steps else "stop_at_step"
+    LOG.info("%s: already at %s (%d; newest checkpoint: step %d), nothing to do", run.output_dir, bound, end, step)
+    return True
+
+
 class Trainer:
     def __init__(self, config: TrainConfig, shards: ShardInfo) -> None:
         self.config, self.run, self.shards = config, config.run, shards
@@ -54,10 +72,6 @@ class Trainer:
         self.ckpt_dir = self.run_dir / checkpoint.CHECKPOINT_DIR
         self.hash = config_hash(config)
         self.stop_requested, self._signals_seen = False, 0
-        self.finished_at = checkpoint.finished_step(self.ckpt_dir, self.hash, self.end,
-                                                     verify_checksums=self.run.checkpoint.checksums)
-        if self.finished_at is not None:
-            return  # nothing to build: train() only says so
         resuming = self._resuming()
         seed_everything(self.run.seed)
         model = model_for_run(config, self.run_dir, resuming=resuming, rank=self.rank)
@@ -77,8 +91,7 @@ class Trainer:
 
     @property
     def end(self) -> int:
-        """The step this invocation stops at."""
-        return min(self.run.max_steps, self.run.stop_at_step or self.run.max_steps)
+        return end_step(self.config)
 
     # -- setup ---------------------------------------------------------------------------------
 
@@ -253,11 +266,6 @@ class Trainer:
 
     def train(self) -> int:
         """Run to max_steps (or stop_at_step, or a stop signal); return the process exit code."""
-        if self.finished_at is not None:
-            bound = "max_steps" if self.end == self.run.max_steps else "stop_at_step"
-            LOG.info("%s: already at %s (%d; newest checkpoint: step %d), nothing to do", self.run_dir, bound,
-                     self.end, self.finished_at)
-            return 0
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
             return self._train()
