@@ -26,6 +26,7 @@ from data_prep.dedup import doc_hash
 from data_prep.lazy import lazy_module
 
 minhash_kernels = lazy_module("data_prep.minhash_kernels")  # numba: loaded where keys are first computed
+text_stats = lazy_module("data_prep.text_stats")  # code points, encoded once for every step
 
 # Hash count of FineWeb-2's Korean configuration (14 bands of 8 rows); other thresholds use at most as many.
 MAX_HASHES = 112
@@ -67,8 +68,13 @@ def shingle_text(text: str) -> str:
 def band_keys(texts: list[str], options: NearDedupOptions) -> np.ndarray:
     """uint64 [bands, len(texts)]: each document's LSH band keys. A document with fewer characters
     than one shingle gets keys from its exact hash, so it matches only its exact copies."""
-    bands, rows = options.bands_rows
     codes = np.frombuffer("".join(texts).encode("utf-32-le"), np.uint32)  # the fastest way to code points
+    return _band_keys(codes, texts, options)
+
+
+def _band_keys(codes: np.ndarray, texts: list[str], options: NearDedupOptions) -> np.ndarray:
+    """band_keys(texts, options), given `codes`, the texts' code points back to back."""
+    bands, rows = options.bands_rows
     ends = np.cumsum(np.fromiter(map(len, texts), np.int64, len(texts)))
     keys, short = minhash_kernels.band_keys_of(codes, ends, options.shingle, bands, rows)
     for i in np.flatnonzero(short).tolist():
@@ -86,19 +92,28 @@ class BandKeySpill:
     def __init__(self, path: Path, options: NearDedupOptions):
         self._path, self._options = path, options
         self._texts: list[str] = []
+        self._points: list[np.ndarray] = []
         self._chars = 0
         self._keys: list[np.ndarray] = []
+        # Every batch's code points go here: a new block of a batch's size (over malloc.py's mmap
+        # threshold) would cost a page fault per 4 KB, more than the copy itself.
+        self._codes = np.empty(2 * self._BATCH_CHARS, np.uint32)
 
     def add(self, text: str) -> None:
+        # The last step (PII masking, or the quality filters) has most often just encoded this
+        # very text: its code points are still in text_stats' cache, and a batch is joined once.
         self._texts.append(text)
+        self._points.append(text_stats.code_points(text))
         self._chars += len(text)
         if self._chars >= self._BATCH_CHARS:
             self._flush()
 
     def _flush(self) -> None:
         if self._texts:
-            self._keys.append(band_keys(self._texts, self._options))
-        self._texts, self._chars = [], 0
+            codes = self._codes[:self._chars] if self._chars <= len(self._codes) else None
+            codes = np.concatenate(self._points, out=codes)
+            self._keys.append(_band_keys(codes, self._texts, self._options))
+        self._texts, self._points, self._chars = [], [], 0
 
     def commit(self) -> None:
         self._flush()

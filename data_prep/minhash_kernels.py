@@ -39,30 +39,38 @@ def band_keys_of(codes: np.ndarray, ends: np.ndarray, shingle: int, bands: int,
     keys = np.empty((bands, len(ends)), np.uint64)
     short = np.zeros(len(ends), np.bool_)
     sig = np.empty(bins, np.uint64)
-    visible = np.empty(len(codes), np.uint64)  # one document's code points without spaces and newlines
+    longest, start = 0, 0
+    for end in ends:
+        longest, start = max(longest, end - start), end
+    # One document's code points without spaces and newlines, after `shingle` zeros: a zero that
+    # leaves the window takes nothing from the hash, so the loop over the shingles needs no branch
+    # for a document's first characters. Sized for the longest document, not the batch: it stays
+    # in cache (and below the mmap threshold of data_prep/malloc.py, which a batch's size is not).
+    visible = np.zeros(longest + shingle, np.uint64)
     leaving = np.uint64(1)  # POLY**shingle: the weight of the code point that leaves the window
     for _ in range(shingle):
         leaving *= _POLY
     start = 0
     for doc in range(len(ends)):
         # Without a branch per character: spaces are unpredictable (every few syllables in Korean).
-        seen = 0
+        seen = shingle
         for i in range(start, ends[doc]):
             visible[seen] = codes[i]
             seen += (codes[i] != _SPACE) & (codes[i] != _NEWLINE)
         sig[:] = _EMPTY
         h = np.uint64(0)
-        for i in range(seen):
-            h = h * _POLY + visible[i]  # rolling: the hash of visible[i - shingle + 1 : i + 1]
-            if i >= shingle:
-                h -= visible[i - shingle] * leaving
-            if i >= shingle - 1:
-                # One permutation: the high 32 bits pick the bin, the low 32 bits compete for its minimum.
-                m = mix64(h)
-                b = ((m >> np.uint64(32)) * np.uint64(bins)) >> np.uint64(32)
-                sig[b] = min(sig[b], m & _LOW32)
+        first = min(2 * shingle - 1, seen)  # where the first whole shingle ends
+        for i in range(shingle, first):
+            h = h * _POLY + visible[i]
+        for i in range(first, seen):
+            # Rolling: the hash of visible[i - shingle + 1 : i + 1].
+            h = h * _POLY + visible[i] - visible[i - shingle] * leaving
+            # One permutation: the high 32 bits pick the bin, the low 32 bits compete for its minimum.
+            m = mix64(h)
+            b = ((m >> np.uint64(32)) * np.uint64(bins)) >> np.uint64(32)
+            sig[b] = min(sig[b], m & _LOW32)
         start = ends[doc]
-        short[doc] = seen < shingle
+        short[doc] = seen < 2 * shingle
         densify(sig)
         for band in range(bands):
             # Rows far apart (band, band + bands, ...): densification copies a bin into its neighbours.
