@@ -41,10 +41,3 @@ def duplicate_fraction(measures: Measures, n: int) -> float:
     if n - 1 > measures.longest:
         return 0.0
     return measures.covered[n] / measures.size
-
-
-def repeated_word_share(measures: Measures) -> float:
-    """Bytes of the words that are not the first occurrence of their word, over the document's bytes:
-    an upper bound of every duplicate n-gram fraction (a word covered by a repeated n-gram repeats a
-    word of its first occurrence), measured without the n-grams: most documents need no more."""
-    return measures.repeated_word_bytes / measures.size if measures.size else 0.0

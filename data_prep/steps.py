@@ -33,7 +33,7 @@ def check(name: str, keep: Callable[[str], bool]) -> Step:
 
 def measured(name: str, measure: Callable[[str], Any], keep: Callable[[Any], bool]) -> Step:
     """A filter on `measure(text)`: consecutive measured steps with the same `measure` are run as
-    one pipeline stage that measures each document once (`measure` should be cached for `run`)."""
+    one pipeline stage that measures each document once (a step run alone measures for itself)."""
     return Step(name, lambda text, edits: text if keep(measure(text)) else None, measure, keep)
 
 

@@ -53,11 +53,16 @@ def hangul_ratio(hangul: int, blanks: int, chars: int) -> float:
     return hangul / letters if letters else 0.0
 
 
+# Where the n-gram byte counts start among measure's values: after len(text), char_counts and
+# span_kernels.measure's other fields.
+_NGRAMS = 4 + span_kernels.MEASURE_FIELDS
+
+
 def measure(text: str, most: int, gate: float) -> Measures:
     """All the measures of `text`, its word n-grams for n up to `most` where the repeated words'
     share of its bytes is above `gate` (span_kernels.measure)."""
     points = code_points(text)
-    values = span_kernels.measure(points, most, gate).tolist()
-    top = span_kernels.MEASURE_FIELDS + most + 1
-    return Measures(len(text), *char_kernels.char_counts(points), *values[:span_kernels.MEASURE_FIELDS],
-                    values[span_kernels.MEASURE_FIELDS:top], values[top:])
+    values = [len(text), *char_kernels.char_counts(points), *span_kernels.measure(points, most, gate).tolist()]
+    top = _NGRAMS + most + 1
+    values[_NGRAMS:] = values[_NGRAMS:top], values[top:]
+    return Measures._make(values)

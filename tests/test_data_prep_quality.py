@@ -12,12 +12,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from data_prep import char_kernels, span_kernels
 from data_prep.clean import CleanOptions, normalize
 from data_prep.extract import document_steps
 from data_prep.options import OptionError, parse_quality
-from data_prep.quality import quality_steps
+from data_prep.quality import PRESETS, quality_steps
 from data_prep.readers import READERS, ReadContext, ReadOptions, Unit
-from data_prep.repetition import duplicate_fraction, repeated_word_share, squeeze_runs, top_fraction
+from data_prep.repetition import duplicate_fraction, squeeze_runs, top_fraction
 from data_prep.steps import Pipeline
 from data_prep.text_stats import measure
 
@@ -59,6 +60,23 @@ def ref_duplicate_fraction(words: list[bytes], n: int, size: int) -> float:
     return sum(len(words[i]) for i in covered) / size
 
 
+def is_hangul(char: str) -> bool:
+    return any(low <= ord(char) <= high for low, high in char_kernels.HANGUL_RANGES)
+
+
+def ref_text_counts(text: str) -> tuple:
+    lines = [line for line in text.split("\n") if line]
+    seen, duplicates, duplicate_chars = set(), 0, 0
+    for line in lines:
+        if line in seen:
+            duplicates += 1
+            duplicate_chars += len(line)
+        seen.add(line)
+    junk = sum(map(len, re.findall(r"[A-Za-z0-9+/=_\-.:%&?#@~]{25,}", text)))
+    return (sum(map(is_hangul, text)), text.count(" ") + text.count("\n"), junk, len(lines), duplicates,
+            duplicate_chars, sum(map(len, lines)), sum(line.endswith(span_kernels.SENTENCE_ENDS) for line in lines))
+
+
 texts = st.lists(st.sampled_from(["가", "나다", "라마바", "a", "12"]), min_size=0, max_size=300).map(
     lambda words: " ".join(words))
 
@@ -72,8 +90,8 @@ def test_ngram_fractions_match_loop_references(text, n):
     measures = measure(text, 10, -1.0)
     assert top_fraction(measures, n) == pytest.approx(ref_top_fraction(words, n, size))
     assert duplicate_fraction(measures, n) == pytest.approx(ref_duplicate_fraction(words, n, size))
-    # the cheap bound the duplicate filters try first never lets a document pass that the exact measure drops
-    assert repeated_word_share(measures) >= ref_duplicate_fraction(words, n, size) - 1e-12
+    # the gate's bound (text_stats.measure measures no n-grams below it) is one
+    assert measures.repeated_word_bytes / size >= ref_duplicate_fraction(words, n, size)
 
 
 @settings(max_examples=200, deadline=None)
@@ -124,6 +142,44 @@ def test_repeated_characters():
     assert curated("끝" + "ㅋ" * 400) == "끝" + "ㅋ" * 10
     assert web.counts.edits == {"repeated_chars": 2} and web.counts.docs_clean == 3  # documents changed
 
+
+def ref_filters(text: str, preset: str) -> dict[str, bool]:
+    """Whether each of the preset's filters keeps `text` (its runs cut), in the preset's order, each
+    written out on the reference measures."""
+    limits = PRESETS[preset]
+    hangul, blanks, junk, lines, duplicates, duplicate_chars, line_chars, ends = ref_text_counts(text)
+    words, size = text.encode().split(), len(text.encode())
+    letters = len(text) - blanks
+    several = lines >= 2
+    keep = {"min_length": len(text) >= limits.min_chars,
+            "hangul_ratio": (hangul / letters if letters else 0.0) >= (limits.min_hangul_ratio or 0),
+            "latin_noise": junk <= (limits.max_latin_junk or 0) * len(text),
+            "dup_lines": not several or duplicates / lines <= (limits.dup_line_frac or 0),
+            "dup_line_chars": not several or duplicate_chars / line_chars <= (limits.dup_line_char_frac or 0),
+            "line_punct": not several or ends / lines >= (limits.min_line_punct or 0),
+            "list_like": not several or text.count("\n") / max(len(words), 1) <= (limits.max_newline_per_word or 0)}
+    keep |= {f"top_{n}_gram": ref_top_fraction(words, n, size) <= limit for n, limit in limits.top_ngrams}
+    keep |= {f"dup_{n}_gram": not size or ref_duplicate_fraction(words, n, size) <= limit for n, limit in limits.dup_ngrams}
+    return keep
+
+
+FILTER_WORDS = st.sampled_from(["서울은", "가나다", "있다.", "좋아요", "한국어", "ㅋㅋㅋㅋ", "abc", "a1/b2=c3.d4:" * 3,
+                                "!!!!!!!!!!!!", "다", "x"])
+# Lines of phrases from a few per document: n-grams of every length repeat, within lines and across.
+FILTER_DOCS = st.lists(st.lists(FILTER_WORDS, min_size=1, max_size=6).map(" ".join), min_size=1, max_size=5).flatmap(
+    lambda phrases: st.lists(st.lists(st.sampled_from(phrases), min_size=1, max_size=5).map(" ".join), max_size=10)
+).map("\n".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(FILTER_DOCS, st.sampled_from(["web", "curated"]))
+def test_each_filter_keeps_as_its_formula_on_reference_measures(text, preset):
+    limits = PRESETS[preset]
+    squeezed = ref_squeeze(text, limits.hangul_keep, limits.any_keep)
+    keep = ref_filters(squeezed, preset)
+    steps = quality_steps(preset)[1:]
+    assert {step.name: step.keep(step.measure(squeezed)) for step in steps} == {step.name: keep[step.name] for step in steps}
+    assert drop_reason(text, preset) == next((step.name for step in steps if not keep[step.name]), None)
 
 # ---------------------------------------------------------------- each filter trips and passes
 

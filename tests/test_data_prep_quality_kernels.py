@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from test_data_prep_quality import ref_duplicate_fraction, ref_top_fraction
+from test_data_prep_quality import is_hangul, ref_duplicate_fraction, ref_text_counts, ref_top_fraction
 
 from data_prep import char_kernels, span_kernels
-from data_prep.repetition import duplicate_fraction, repeated_word_share, squeeze_runs, top_fraction
+from data_prep.repetition import duplicate_fraction, squeeze_runs, top_fraction
 from data_prep.text_stats import code_points, hangul_share, measure
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,10 +29,6 @@ TEXTS = st.text(alphabet=CHARS, max_size=120)
 LONG = ["A" * 12 + tail + "A" * 27 for tail in "bc"]
 WORDS = st.lists(st.sampled_from(["가", "나다", "a", "12", "ㅋㅋ", "😀", *LONG]), max_size=200)
 SEPARATORS = st.lists(st.sampled_from([" ", "\n", "  ", "\t", " \n "]), min_size=1, max_size=3)
-
-
-def is_hangul(char: str) -> bool:
-    return any(low <= ord(char) <= high for low, high in char_kernels.HANGUL_RANGES)
 
 
 def ref_squeeze(text: str, hangul_keep: int | None, any_keep: int) -> str:
@@ -53,19 +49,6 @@ def test_squeeze_matches_a_groupby_reference(text, hangul_keep, any_keep):
     squeezed = squeeze_runs(text, hangul_keep, any_keep)
     assert squeezed == ref_squeeze(text, hangul_keep, any_keep)
     assert (squeezed is text) == (squeezed == text)  # an unchanged document is not rebuilt
-
-
-def ref_text_counts(text: str) -> tuple:
-    lines = [line for line in text.split("\n") if line]
-    seen, duplicates, duplicate_chars = set(), 0, 0
-    for line in lines:
-        if line in seen:
-            duplicates += 1
-            duplicate_chars += len(line)
-        seen.add(line)
-    junk = sum(map(len, re.findall(r"[A-Za-z0-9+/=_\-.:%&?#@~]{25,}", text)))
-    return (sum(map(is_hangul, text)), text.count(" ") + text.count("\n"), junk, len(lines), duplicates,
-            duplicate_chars, sum(map(len, lines)), sum(line.endswith(span_kernels.SENTENCE_ENDS) for line in lines))
 
 
 @settings(max_examples=300, deadline=None)
@@ -100,7 +83,7 @@ def test_word_ngrams_match_loop_references(words, separators, n):
     for word in split:
         repeated += len(word) if word in seen else 0
         seen.add(word)
-    assert repeated_word_share(measures) == (repeated / len(data) if data else 0.0)
+    assert measures.repeated_word_bytes == repeated
     if data:
         assert top_fraction(measures, n) == ref_top_fraction(split, n, len(data))
         assert duplicate_fraction(measures, n) == ref_duplicate_fraction(split, n, len(data))
