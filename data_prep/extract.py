@@ -40,9 +40,9 @@ class ExtractJob:
     near: NearDedupOptions = NearDedupOptions()
 
 
-def document_steps(unit: Unit, options: CleanOptions) -> list[Step]:
-    """Every step a document of `unit` goes through, in order."""
-    return (cleaning_steps(unit.fmt, options) + decontam_steps(options.decontaminate)
+def document_steps(unit: Unit, options: CleanOptions, kernels: bool = False) -> list[Step]:
+    """Every step a document of `unit` goes through, in order (`kernels`: see cleaning_steps)."""
+    return (cleaning_steps(unit.fmt, options, kernels) + decontam_steps(options.decontaminate)
             + quality_steps(options.quality_of(unit.source)) + pii_steps(options.pii))
 
 
@@ -73,7 +73,7 @@ def extract_unit(job: ExtractJob) -> dict:
     unit = job.unit
     ctx = ReadContext(job.read)
     spill = SpillWriter(job.workdir, unit.index)
-    pipeline = Pipeline.of(document_steps(unit, job.clean), job.clean.keep_samples)
+    pipeline = Pipeline.of(document_steps(unit, job.clean, uses_kernels(job.clean, job.near)), job.clean.keep_samples)
     keys = _band_keys(job)
     text_bytes = 0
     location = unit.name

@@ -3,7 +3,6 @@ in char_kernels and span_kernels, two calls per document for all of them), and t
 themselves, encoded once for every step."""
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
@@ -11,13 +10,27 @@ import numpy as np
 from data_prep import char_kernels, span_kernels
 
 
-@lru_cache(maxsize=1)
+_last: tuple[str, np.ndarray] = ("", np.frombuffer(b"", np.uint32))
+
+
 def code_points(text: str) -> np.ndarray:
-    """The document's code points: UTF-32 is the cheapest encoding of a str (a third of the cost of
-    UTF-8) and needs no decoding in the kernels. Cached: decontamination, the quality filters and
-    PII masking look at one document in turn, most often unchanged between them (an encoding is
-    ~5% of their cost)."""
-    return np.frombuffer(text.encode("utf-32-le"), np.uint32)
+    """The document's code points (read-only): UTF-32 is the cheapest encoding of a str (a third of
+    the cost of UTF-8) and needs no decoding in the kernels. Cached for the last document asked for
+    or `remember`ed: normalization, decontamination, the quality filters and PII masking look at one
+    document in turn, most often unchanged between them (an encoding is ~5% of their cost)."""
+    global _last
+    last, points = _last
+    if text is not last and text != last:
+        points = np.frombuffer(text.encode("utf-32-le"), np.uint32)
+        _last = text, points
+    return points
+
+
+def remember(text: str, points: np.ndarray) -> None:
+    """Make `points`, read-only uint32 code points of `text` that a rewrite built, what code_points
+    returns for `text`: the next step does not encode the text again."""
+    global _last
+    _last = text, points
 
 
 class Measures(NamedTuple):
