@@ -27,8 +27,9 @@ def code_points(text: str) -> np.ndarray:
 
 
 def remember(text: str, points: np.ndarray) -> None:
-    """Make `points`, read-only uint32 code points of `text` that a rewrite built, what code_points
-    returns for `text`: the next step does not encode the text again."""
+    """Make `points`, read-only uint32 code points of `text` that a rewrite built (in memory of its
+    own: callers of code_points may keep what it returns), what code_points returns for `text`: the
+    next step does not encode the text again."""
     global _last
     _last = text, points
 
