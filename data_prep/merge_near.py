@@ -23,7 +23,7 @@ from data_prep.readers import Unit
 from data_prep.shard_format import FORMAT_VERSION, SPLITS, publish, split_summary
 
 # What must agree between the parts for them to be shares of one run.
-_SAME = ("chunk_bytes", "cut_window", "separator", "num_splits")
+_SAME = ("chunk_bytes", "cut_window", "separator", "num_splits", "doc_hash")  # doc_hash: absent before xxh3_64
 _UNIT_FILES = (".bin", ".npy", ".json")
 
 

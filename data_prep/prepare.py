@@ -24,6 +24,7 @@ from pathlib import Path
 from data_prep.assemble import assemble, kept_hashes, validation_threshold
 from data_prep.audit import SAMPLES, write_samples
 from data_prep.clean import CleanOptions
+from data_prep.dedup import DOC_HASH
 from data_prep.extract import CPU_SECONDS, ExtractJob, die_with_parent, extract_unit, uses_kernels
 from data_prep.inputs import InputError, InputSpec, check_text_field, file_identity, plan_units, select_split
 from data_prep.manifest import source_counts, sum_counts, summary_table, versions
@@ -76,7 +77,8 @@ def fingerprint(config: PrepareConfig, units: list[Unit]) -> str:
     decisive = {"read": asdict(config.read), "clean": asdict(config.clean),
                 "pack": {**asdict(config.pack), "separator": config.pack.separator.hex()},
                 "splits": [config.num_splits, config.split_index], "units": [asdict(u) for u in units],
-                "files": {path: file_identity(path) for path in sorted({u.path for u in units})}}
+                "files": {path: file_identity(path) for path in sorted({u.path for u in units})},
+                "doc_hash": DOC_HASH}  # the spills' hashes: a work dir of another version's is not resumed
     if config.near.enabled:  # absent when off, so runs from before near-dedup existed still resume
         decisive["near"] = asdict(config.near)
     return hashlib.sha256(json.dumps(decisive, sort_keys=True).encode()).hexdigest()
@@ -164,8 +166,8 @@ def _already_done(out: Path, key: str, overwrite: bool) -> bool:
     if manifest.get("fingerprint") == key:
         return not overwrite
     if not overwrite:
-        raise OutputConflict(f"{out} already holds a dataset made by a different command or inputs; "
-                             "pass --overwrite to replace it or choose another output directory")
+        raise OutputConflict(f"{out} already holds a dataset made by a different command or inputs (or data_prep "
+                             "version); pass --overwrite to replace it or choose another output directory")
     manifest_path.unlink()
     return False
 
@@ -174,8 +176,8 @@ def _claim_work_dir(work: Path, key: str, overwrite: bool) -> None:
     stamp = work / "fingerprint"
     if stamp.exists() and stamp.read_text().strip() != key:
         if not overwrite:
-            raise OutputConflict(f"{work} holds an unfinished run of a different command or inputs; rerun that "
-                                 "command to resume it, or pass --overwrite to discard it")
+            raise OutputConflict(f"{work} holds an unfinished run of a different command or inputs (or data_prep "
+                                 "version); rerun that command to resume it, or pass --overwrite to discard it")
         shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
     for tmp in work.glob("*.tmp"):  # left by a killed run
@@ -233,6 +235,7 @@ def _manifest(config: PrepareConfig, units: list[Unit], key: str, metas: list[di
         "command": config.command,
         "versions": versions(),
         "fingerprint": key,
+        "doc_hash": DOC_HASH,
         "num_splits": config.num_splits,
         "split_index": config.split_index,
         "options": {"read": asdict(config.read), "clean": asdict(config.clean),

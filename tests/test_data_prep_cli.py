@@ -125,7 +125,7 @@ def test_workers_give_identical_output(tmp_path, corpus):
     outs = []
     for workers in (1, 2):
         out = tmp_path / f"w{workers}"
-        assert run(corpus, "-o", out, "--workers", workers, "--unit-mb", 0.05, "--shard-rows", 50,
+        assert run(corpus, "-o", out, "--workers", workers, "--unit-mb", 0.05, "--shard-rows", 40,
                    "--val-fraction", 0.05) == 0
         outs.append(out)
     assert len(manifest(outs[0])["inputs"]) > 6  # several units per file

@@ -2,6 +2,7 @@
 records, path tricks. Each test reproduces a failure of an earlier version."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import select
@@ -17,6 +18,7 @@ import datasets
 import pytest
 import zstandard
 
+from data_prep import prepare, spill
 from data_prep.cli import main
 from data_prep.inputs import InputError, InputSpec, expand, parse_input, plan_units
 from data_prep.shard_format import MANIFEST
@@ -245,6 +247,28 @@ def test_a_killed_run_does_not_resume_over_changed_inputs(tmp_path, caplog):
     assert manifest(out)["sources"]["src"]["docs_kept"] == 51
     text = b"".join(datasets.load_from_disk(str(out / "train"))["chunk"])
     assert b"new text here" in text and b"old text" not in text
+
+
+def test_a_killed_run_of_a_version_with_another_document_hash_is_not_resumed(tmp_path, caplog, monkeypatch):
+    """Exact dedup and the validation draw compare the spills' hashes: spills hashed by another
+    version's doc_hash (BLAKE2b before xxh3_64) must not be mixed with this version's."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.jsonl").write_bytes(jsonl_bytes(50))
+    (src / "b.jsonl").write_bytes(b'{"text": "old text here"}\n{"text": broken\n')
+    out, fresh = tmp_path / "out", tmp_path / "fresh"
+    with monkeypatch.context() as m:  # the older version: its hash, under its name
+        m.setattr(prepare, "DOC_HASH", "blake2b-64")
+        m.setattr(spill, "doc_hash", lambda data: int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little"))
+        assert run(src, "-o", out, "--strict") == 2  # stops after extracting every unit, as a kill would
+    assert (out / ".work" / "u000000.json").exists()
+    assert run(src, "-o", out) == 2
+    assert "unfinished run of a different command or inputs (or data_prep version)" in caplog.text
+    assert run(src, "-o", out, "--overwrite") == 0
+    assert run(src, "-o", fresh) == 0
+    for split in ("train", "validation"):
+        assert datasets.load_from_disk(str(out / split))["chunk"] == datasets.load_from_disk(str(fresh / split))["chunk"]
+    assert manifest(out)["doc_hash"] == "xxh3_64"
 
 
 # ---------------------------------------------------------------- kill -9

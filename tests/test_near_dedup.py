@@ -228,7 +228,7 @@ def test_kill_during_signatures_or_clustering_then_rerun_is_identical(sources, r
     assert manifest(out)["sources"] == manifest(reference)["sources"]
 
 
-def test_num_splits_parts_merge_with_near_dedup_across_them(sources, reference, tmp_path):
+def test_num_splits_parts_merge_with_near_dedup_across_them(sources, reference, tmp_path, caplog):
     parts = [tmp_path / f"p{i}" for i in range(2)]
     for i, part in enumerate(parts):
         assert run(*sources[0], *COMMON, "-o", part, "--num-splits", 2, "--split-index", i) == 0
@@ -248,6 +248,11 @@ def test_num_splits_parts_merge_with_near_dedup_across_them(sources, reference, 
     assert sum(s["docs_kept"] for s in manifest(linked)["sources"].values()) > \
         sum(s["docs_kept"] for s in m["sources"].values())
     assert run("merge", tmp_path / "half", parts[1]) == 2  # share 0 missing
+    older = manifest(parts[1])
+    del older["doc_hash"]  # as a version that hashed documents with BLAKE2b wrote it
+    (parts[1] / "manifest.json").write_text(json.dumps(older), "utf-8")
+    assert run("merge", tmp_path / "mixed", *parts) == 2  # its exact dedup and draw used other hashes
+    assert "the parts differ in doc_hash" in caplog.text
 
 
 def peak_rss_kb(args: list) -> int:
