@@ -3,8 +3,9 @@ bench_corpus_quality.py's corpus (real multi-line Korean documents with injected
 its KorSTS evaluation file for the decontamination), after the cleaning every document gets.
 
 Steps: decontamination, PII masking, the quality presets curated and web, and near-dedup's band
-keys (a worker's BandKeySpill: batches, then the per-band sort and write); and the JSON Lines reader
-(of the raw corpus) with its orjson fast path beside the standard parser alone. Printed: MB of cleaned
+keys (a worker's BandKeySpill: batches, then the per-band sort and write); the JSON Lines reader
+(of the raw corpus) with its orjson fast path beside the standard parser alone; clean.normalize
+(of the raw documents) beside its compiled twin, each followed by the next step's code points. Printed: MB of cleaned
 text per CPU second (the fastest of --repeat passes), and the CPU seconds of each step's first call
 on one short document: for the compiled steps, loading the kernels from the disk cache (compiling
 them, on a checkout's first run), a fixed cost per worker that 220 GB does not notice.
@@ -28,7 +29,8 @@ from data_prep.inputs import InputSpec, plan_units  # noqa: E402
 from data_prep.problems import Problems  # noqa: E402
 from data_prep.readers import READERS, ReadContext, ReadOptions, jsonl  # noqa: E402
 from test_data_prep_readers_jsonl import StandardOnly  # noqa: E402
-from data_prep.clean import CleanOptions, cleaning_steps  # noqa: E402
+from data_prep import text_stats  # noqa: E402
+from data_prep.clean import CleanOptions, cleaning_steps, normalize, normalize_compiled  # noqa: E402
 from data_prep.decontam import decontam_steps  # noqa: E402
 from data_prep.minhash import BandKeySpill, NearDedupOptions  # noqa: E402
 from data_prep.pii import pii_steps  # noqa: E402
@@ -69,6 +71,19 @@ def reader_rates(path: Path, repeat: int) -> dict[str, float]:
     return {name: path.stat().st_size / 1e6 / seconds for name, seconds in best.items()}
 
 
+def normalize_rates(raw: list[str], repeat: int) -> dict[str, float]:
+    """MB of raw documents per CPU second through clean.normalize and normalize_compiled
+    (interleaved), each followed by text_stats.code_points of its result, as in a run with kernels:
+    the next step's encoding, which the compiled one's cached code points spare."""
+    mb = sum(len(doc.encode("utf-8")) for doc in raw) / 1e6
+    best: dict[str, float] = {}
+    for _ in range(repeat):
+        for name, fn in (("python", normalize), ("compiled", normalize_compiled)):
+            seconds = cpu_seconds(lambda: [text_stats.code_points(fn(doc)) for doc in raw])
+            best[name] = min(best.get(name, float("inf")), seconds)
+    return {name: mb / seconds for name, seconds in best.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mb", type=float, default=8, help="corpus size")
@@ -98,6 +113,9 @@ def main() -> None:
         first = cpu_seconds(lambda: band_keys_pass([SHORT], work))
         best = min(cpu_seconds(lambda: band_keys_pass(docs, work)) for _ in range(args.repeat))
         print(f"{'near-dedup band keys':<22} {first:>16.2f} {mb / best:>9.1f}")
+        rates = normalize_rates(raw, args.repeat)
+        print(f"normalize (+ the next step's code points), MB per CPU s: Python {rates['python']:.1f}, compiled "
+              f"{rates['compiled']:.1f} ({rates['compiled'] / rates['python']:.2f}x)")
         rates = reader_rates(work / "corpus.jsonl", args.repeat)
         print(f"JSON Lines reader, MB of input per CPU s: orjson {rates['orjson']:.1f}, standard json alone "
               f"{rates['standard json']:.1f} ({rates['orjson'] / rates['standard json']:.2f}x)")
