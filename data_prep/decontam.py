@@ -116,11 +116,11 @@ def remove_overlaps(text: str, evals: EvalSet, counts: Counter) -> str | None:
     """`text` without the lines that share an N-gram with an evaluation passage (None if no line
     is left); counts the removed lines per evaluation file."""
     found = decontam_kernels.overlapping_lines(text_stats.code_points(text), evals.table, evals.bits, evals.hashes, evals.origin)
-    if not len(found):
+    if not found:
         return text
-    for origin in found[:, 1].tolist():
+    for _, origin in found:
         counts[f"decontaminate.{evals.files[origin]}"] += 1
-    bad = set(found[:, 0].tolist())
+    bad = {line for line, _ in found}
     kept = [line for i, line in enumerate(text.split("\n")) if i not in bad]
     return "\n".join(kept).strip() or None
 

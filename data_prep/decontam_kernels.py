@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from data_prep.jit import kernel
+from data_prep.jit import kernel, pairs
 
 # Here, not in decontam.py: numba's disk cache notices an edit of the file a kernel is in only, and a
 # constant compiled into a kernel from another file would stay stale in the cache.
@@ -59,22 +59,27 @@ def passage_grams(points: np.ndarray) -> np.ndarray:
     return grams[:kept]
 
 
-@kernel
 def overlapping_lines(points: np.ndarray, table: np.ndarray, bits: int, hashes: np.ndarray,
-                      origin: np.ndarray) -> np.ndarray:
-    """int64 [k, 2]: (line number, origin of its first matching window) of each line of a document
-    (code points, lines split at newlines, spaces ignored) with a window whose hash is in `hashes`
-    (sorted; `table` has a bit set for each value of their top `bits` bits). A window never spans
-    a newline: an evaluation passage's N-gram lies within one line."""
+                      origin: np.ndarray) -> list[list[int]]:
+    """[line number, origin of its first matching window] of each line of a document (code points,
+    lines split at newlines, spaces ignored) with a window whose hash is in `hashes` (sorted;
+    `table` has a bit set for each value of their top `bits` bits). A window never spans a
+    newline: an evaluation passage's N-gram lies within one line."""
+    return pairs(_overlapping_lines, points, table, bits, hashes, origin)[0]
+
+
+@kernel
+def _overlapping_lines(points: np.ndarray, table: np.ndarray, bits: int, hashes: np.ndarray, origin: np.ndarray,
+                       found: np.ndarray) -> tuple[int]:
+    """How many lines overlap; the first len(found) are written to `found`."""
     # Spaces out first, without a branch per character (they come every few syllables, unpredictably).
     visible = np.empty(len(points), np.uint32)
-    count, lines = 0, 1
+    count = 0
     for c in points:
         visible[count] = c
         count += c != _SPACE
-        lines += c == _NEWLINE
-    found = np.empty((lines, 2), np.int64)
     bad = 0
+    last = -1  # the last line found
     shift = np.uint64(64 - bits)
     line, run, h = 0, 0, np.uint64(0)
     for i in range(count):
@@ -84,7 +89,7 @@ def overlapping_lines(points: np.ndarray, table: np.ndarray, bits: int, hashes: 
             continue
         h = _slide(h, run, np.uint64(c), np.uint64(visible[i - NGRAM] if run >= NGRAM else 0))
         run += 1
-        if run < NGRAM or (bad and found[bad - 1, 0] == line):
+        if run < NGRAM or last == line:
             continue
         # The bit table (small enough for the cache) rejects nearly every window with one load;
         # the rare rest are settled by bisection.
@@ -93,6 +98,8 @@ def overlapping_lines(points: np.ndarray, table: np.ndarray, bits: int, hashes: 
             continue
         k = np.searchsorted(hashes, h)
         if k < len(hashes) and hashes[k] == h:
-            found[bad, 0], found[bad, 1] = line, origin[k]
+            if bad < len(found):
+                found[bad, 0], found[bad, 1] = line, origin[k]
             bad += 1
-    return found[:bad]
+            last = line
+    return (bad,)

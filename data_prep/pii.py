@@ -85,10 +85,14 @@ def mask_pii(text: str, counts: Counter) -> str:
         counts["pii.email"] += 1
         return PLACEHOLDERS["email"]
 
-    if "@" in text:
-        text = _EMAIL.sub(replace_email, text)
+    spans, at = pii_kernels.candidate_spans(text_stats.code_points(text))
+    if at:
+        masked, found = _EMAIL.subn(replace_email, text)
+        if found:  # the spans are of the text before
+            text = masked
+            spans = pii_kernels.candidate_spans(text_stats.code_points(text))[0]
     pieces, done = [], 0
-    for start, end in pii_kernels.candidate_spans(text_stats.code_points(text)).tolist():
+    for start, end in spans:
         # The lookbehinds see the text before the candidate (finditer's pos does not hide it).
         for match in _DIGITS.finditer(text, start, end):
             kind = _kind(match)

@@ -1,6 +1,7 @@
 """The compiled loop behind `pii.mask_pii`'s first pass: where in a document digit runs long enough
 for a number pattern are. Python's `re` scans Hangul at ~150 MB/s even for one character class;
 a loop over the code points does it several times faster, and `re` then sees only those spans.
+The same pass notes whether there is an "@": the e-mail pattern runs only on documents that have one.
 
 Kept apart from pii.py so that importing the command line does not import numba (~0.4 s).
 """
@@ -10,7 +11,7 @@ import sys
 
 import numpy as np
 
-from data_prep.jit import kernel
+from data_prep.jit import kernel, pairs
 
 MIN_RUN = 7  # one opening character, then at least 6 more
 # Unicode has no decimal digit from plane 2 on (CJK ideographs, tags, private use; a test checks
@@ -31,32 +32,38 @@ def _continuing_bits() -> np.ndarray:
 
 
 _CONTINUING = _continuing_bits()
+_AT = 0x40
 
 
-def candidate_spans(points: np.ndarray) -> np.ndarray:
-    """int64 [k, 2]: start and end of each match of `[\\d+(][\\d\\-. ()+]{6,}` in the code points,
-    as `re.finditer` finds them."""
-    return _candidate_spans(points, _CONTINUING)
+def candidate_spans(points: np.ndarray) -> tuple[list[list[int]], bool]:
+    """[start, end] of each match of `[\\d+(][\\d\\-. ()+]{6,}` in the code points, as `re.finditer`
+    finds them, and whether there is an "@" (which every e-mail address has), in one pass."""
+    spans, (at,) = pairs(_candidate_spans, points, _CONTINUING)
+    return spans, at
 
 
 @kernel
-def _candidate_spans(points: np.ndarray, continuing: np.ndarray) -> np.ndarray:
+def _candidate_spans(points: np.ndarray, continuing: np.ndarray, found: np.ndarray) -> tuple[int, bool]:
+    """The number of spans, of which the first len(found) are written to `found`, and whether an
+    "@" is among the code points."""
     # A match runs to the end of a maximal run of continuing characters (greedy) and starts at the
     # run's first opening character, if at least MIN_RUN characters are left from there: a later
     # start in the same run would leave fewer. So there is at most one match per run.
-    found = np.empty((len(points) // MIN_RUN + 1, 2), np.int64)
     count = 0
     start = -1  # the current run's first opening character, or -1 outside a run or before one
     inside = False
+    at = False
     for i in range(len(points) + 1):
         c = points[i] if i < len(points) else 0  # a sentinel that ends the last run
+        at |= c == _AT
         if (continuing[c >> 3] >> (c & 7)) & 1:  # one load per character: no branch per class
             if start < 0 and c != 0x2D and c != 0x2E and c != 0x20 and c != 0x29:
                 start = i
             inside = True
         elif inside:
             if start >= 0 and i - start >= MIN_RUN:
-                found[count, 0], found[count, 1] = start, i
+                if count < len(found):
+                    found[count, 0], found[count, 1] = start, i
                 count += 1
             start, inside = -1, False
-    return found[:count]
+    return count, at

@@ -72,7 +72,17 @@ def test_overlapping_lines_matches_a_per_line_loop(text, data, bits):
     hashes = np.array(sorted(origin_of), np.uint64)
     origin = np.array([origin_of[h] for h in sorted(origin_of)], np.int64)
     found = overlapping_lines(points(text), presence_bits(hashes, bits), bits, hashes, origin)
-    assert found.tolist() == reference_lines(text, origin_of)
+    assert found == reference_lines(text, origin_of)
+
+
+def test_overlapping_lines_beyond_the_kernels_first_buffer():
+    lines = [f"{i:04d}번째 줄은 평가 문장과 같은 글자를 담는다" for i in range(1000)]
+    origin_of = {window_hash(line.replace(" ", "")[:NGRAM]): i % 3 for i, line in enumerate(lines) if i % 3}
+    hashes = np.array(sorted(origin_of), np.uint64)
+    origin = np.array([origin_of[h] for h in sorted(origin_of)], np.int64)
+    text = "\n".join(lines)
+    found = overlapping_lines(points(text), presence_bits(hashes, 16), 16, hashes, origin)
+    assert len(found) == 666 and found == reference_lines(text, origin_of)
 
 
 def mix(h: int) -> int:

@@ -150,6 +150,14 @@ def test_emails_are_masked(address, context):
     assert masked(context.format(address)) == (context.format("[이메일]"), Counter({"pii.email": 1}))
 
 
+@settings(max_examples=200, deadline=None)
+@given(emails, phones())
+def test_numbers_after_an_email_address_are_masked(address, number):
+    """The number spans are found again in the text with its addresses masked (they move)."""
+    text = f"메일 {address} 또는 전화 {number} 로 연락"
+    assert masked(text) == ("메일 [이메일] 또는 전화 [전화번호] 로 연락", Counter({"pii.email": 1, "pii.phone": 1}))
+
+
 octets = st.integers(0, 255).map(str)
 
 
@@ -195,7 +203,13 @@ number_like = st.text(alphabet=st.sampled_from(list("0123456789+(-. )") + ["０"
 def test_candidate_spans_are_the_regex_matches(text):
     pattern = re.compile(r"[\d+(][\d\-. ()+]{6,}")  # what the kernel finds before the number patterns run
     points = np.frombuffer(text.encode("utf-32-le"), np.uint32)
-    assert candidate_spans(points).tolist() == [[m.start(), m.end()] for m in pattern.finditer(text)]
+    assert candidate_spans(points) == ([[m.start(), m.end()] for m in pattern.finditer(text)], "@" in text)
+
+
+def test_candidate_spans_beyond_the_kernels_first_buffer():
+    text = "가".join(f"+{i:07d}" for i in range(1000)) + " a@b"
+    points = np.frombuffer(text.encode("utf-32-le"), np.uint32)
+    assert candidate_spans(points) == ([[m.start(), m.end()] for m in re.finditer(r"[\d+(][\d\-. ()+]{6,}", text)], True)
 
 
 def test_no_decimal_digit_lies_beyond_the_planes_the_digit_table_is_built_from():
@@ -207,4 +221,4 @@ def test_no_decimal_digit_lies_beyond_the_planes_the_digit_table_is_built_from()
 
     assert not [c for c in range(DIGITS_END, sys.maxunicode + 1) if chr(c).isdecimal()]
     assert re.fullmatch(r"\d", chr(0x1FBF9)) and candidate_spans(  # the last digit of plane 1 is in the table
-        np.frombuffer(("+" + chr(0x1FBF9) * 7).encode("utf-32-le"), np.uint32)).tolist() == [[0, 8]]
+        np.frombuffer(("+" + chr(0x1FBF9) * 7).encode("utf-32-le"), np.uint32))[0] == [[0, 8]]
