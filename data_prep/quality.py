@@ -119,8 +119,8 @@ def _line_tests(limits: Thresholds) -> list[Test]:
 def _ngram_tests(limits: Thresholds) -> list[Test]:
     """The n-gram filters. Where the repeated bigrams chain to fewer than n - 1, no n-gram repeats
     and the fraction is 0: the test passes without reading it (most tests of most documents: of the
-    bench corpus's 6112, 1566 repeat no bigram, 2233 no trigram). Below _measurer's gate no bigram
-    counts as repeated, which passes the duplicate filters likewise."""
+    bench corpus's 6112, 1566 repeat no bigram, 2233 more no trigram). Below _measurer's gate no
+    bigram counts as repeated, which passes the duplicate filters likewise."""
     tests = [(f"top_{n}_gram", lambda m, n=n, limit=limit: m.longest < n - 1 or repetition.top_fraction(m, n) <= limit)
              for n, limit in limits.top_ngrams]
     return tests + [(f"dup_{n}_gram", lambda m, n=n, limit=limit: m.longest < n - 1 or
