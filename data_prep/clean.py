@@ -89,7 +89,7 @@ def normalize_compiled(text: str) -> str:
     """
     try:
         points = text_stats.code_points(text)
-    except UnicodeEncodeError:  # a lone surrogate, which UTF-32 cannot hold: fails where it did before
+    except UnicodeEncodeError:  # a lone surrogate (the readers replace them), which UTF-32 cannot hold
         return normalize(text)
     out = np.empty_like(points)
     size, proven = clean_kernels.rewrite(points, _char_classes(), out)

@@ -50,7 +50,8 @@ def _prepare_parser(sub) -> None:
     g.add_argument("--text-mode", choices=("line", "block", "file"), default="line",
                    help="text: one document per line, per blank-line-separated block, or per file")
     g.add_argument("--invalid-utf8", choices=("replace", "drop"), default="replace",
-                   help="records with invalid UTF-8: replace bad bytes with U+FFFD, or drop the record (files read "
+                   help="records with invalid UTF-8 (or an escaped lone surrogate in JSON): replace bad bytes with "
+                   "U+FFFD, or drop the record (files read "
                    "by a streaming parser, such as the Namuwiki dump, are always repaired)")
     g.add_argument("--max-doc-bytes", type=int, default=MAX_DOC_BYTES,
                    help="longest line, record or document read; a longer one is dropped and reported. It bounds "

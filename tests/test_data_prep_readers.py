@@ -77,6 +77,35 @@ def test_invalid_utf8_drop_mode(tmp_path):
     assert ctx.dropped["invalid_utf8"] == 1 and ctx.problems.counts["invalid_utf8"] == 1
 
 
+@pytest.mark.parametrize("mode", ["replace", "drop"])
+def test_an_escaped_lone_surrogate_is_repaired_or_dropped_and_the_rest_is_read(tmp_path, mode):
+    # The standard parser (which reads the lines orjson refuses) decodes "\ud800" into a str that
+    # no step could encode: the rest of the unit used to be lost as a read_error.
+    path = tmp_path / "s.jsonl"
+    path.write_bytes(b'{"text": "a\\ud800b"}\n{"text": "\\ud83d\\ude00 paired"}\n{"text": "\xc3\x28 \\udfff"}\n'
+                     b'{"text": "ok"}\n')
+    docs, ctx = read(path, invalid_utf8=mode)
+    if mode == "replace":  # the third line has both faults, each reported
+        assert [t for t, _ in docs] == ["a\ufffdb", "\U0001F600 paired", "\ufffd( \ufffd", "ok"]
+        assert ctx.problems.counts == {"lone_surrogate": 2, "invalid_utf8": 1}
+    else:
+        assert [t for t, _ in docs] == ["\U0001F600 paired", "ok"]
+        assert ctx.dropped == {"lone_surrogate": 1, "invalid_utf8": 1}
+        assert ctx.problems.counts == {"lone_surrogate": 1, "invalid_utf8": 1}
+    assert f"{path}:1: lone_surrogate: 1 escaped lone surrogate(s)" in "\n".join(ctx.problems.samples)
+    for text, _ in docs:
+        text.encode("utf-8")
+
+
+def test_a_lone_surrogate_in_a_whole_file_json_document_is_repaired(tmp_path):
+    path = tmp_path / "NWRW1800000001.json"
+    document = {"document": [{"paragraph": [{"form": "첫 문서 \\ud800 끝"}]}, {"paragraph": [{"form": "둘째"}]}]}
+    path.write_text(json.dumps(document, ensure_ascii=False).replace("\\\\ud800", "\\ud800"), encoding="utf-8")
+    docs, ctx = read(path, fmt="modu")
+    assert docs == [("첫 문서 \ufffd 끝", f"{path}#doc0"), ("둘째", f"{path}#doc1")]
+    assert ctx.problems.counts == {"lone_surrogate": 1}
+
+
 def test_wikiextractor_json_is_jsonl(tmp_path):
     path = write_jsonl(tmp_path / "wiki_00", [{"id": "5", "revid": "1", "url": "u", "title": "지미 카터",
                                                 "text": "지미 카터\n\n제임스 얼 카터 주니어는 미국의 제39대 대통령이다."}])
@@ -212,6 +241,28 @@ def test_parquet_and_arrow(tmp_path):
         assert docs == [("가나", f"{tmp_path / name}#row0"), ("다라", f"{tmp_path / name}#row2")]
     docs, ctx = read(tmp_path / "t.parquet")
     assert docs == [] and "no column 'text'" in ctx.problems.samples[0]
+
+
+@pytest.mark.parametrize("kind", ["string", "large_string", "dictionary"])
+@pytest.mark.parametrize("name", ["t.parquet", "s.arrow"])
+def test_invalid_utf8_in_a_text_column_costs_its_row_only(tmp_path, kind, name):
+    # Neither Parquet nor Arrow validates UTF-8 on reading: a bad value used to end the file.
+    raw = pa.array([b"\xea\xb0\x80\xeb\x82\x98", b"bad \xff", b"\xeb\x8b\xa4"], pa.binary())
+    column = raw.cast(pa.large_binary()).view(pa.large_string()) if kind == "large_string" else raw.view(pa.string())
+    if kind == "dictionary":
+        column = column.dictionary_encode()
+    table = pa.table({"text": column})
+    if name.endswith(".parquet"):
+        pq.write_table(table, tmp_path / name)
+    else:
+        with pa.OSFile(str(tmp_path / name), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+    docs, ctx = read(tmp_path / name)
+    assert docs == [("가나", f"{tmp_path / name}#row0"), ("bad \ufffd", f"{tmp_path / name}#row1"),
+                    ("다", f"{tmp_path / name}#row2")]
+    assert ctx.problems.counts == {"invalid_utf8": 1} and f"{tmp_path / name}#row1" in ctx.problems.samples[0]
+    docs, ctx = read(tmp_path / name, invalid_utf8="drop")
+    assert [t for t, _ in docs] == ["가나", "다"] and ctx.dropped == {"invalid_utf8": 1}
 
 
 # ---------------------------------------------------------------- compression, expansion, detection

@@ -4,6 +4,7 @@ from __future__ import annotations
 import codecs
 import functools
 import io
+import re
 import tarfile
 import zipfile
 from collections import Counter
@@ -18,6 +19,12 @@ from data_prep.readers.compression import decompressed
 Doc = tuple[str, str]
 # The longest line, record or document read (--max-doc-bytes): what bounds a reader's memory.
 MAX_DOC_BYTES = 8 << 20
+# The standard JSON parser decodes an escaped lone surrogate ("\ud800") into a str that no
+# encoding can write (orjson refuses such a line; ijson's yajl backend reads it as "?"). Where that
+# parser reads, one scan of the raw bytes for a surrogate escape (paired or not: rare) says whether
+# its texts need a look.
+SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class RecordTooLarge(ValueError):
@@ -81,6 +88,19 @@ class ReadContext:
                 self.dropped["invalid_utf8"] += 1
                 return None
             return data.decode("utf-8", "replace")
+
+    def repair_surrogates(self, text: str, location: str) -> str | None:
+        """`text` with its lone surrogates replaced by U+FFFD, or None to drop it, per --invalid-utf8
+        (like invalid UTF-8: it is text no encoding can write); either is reported."""
+        found = len(_LONE_SURROGATE.findall(text))
+        if not found:
+            return text
+        action = "dropped" if self.options.invalid_utf8 == "drop" else "replaced"
+        self.problems.report("lone_surrogate", location, f"{found} escaped lone surrogate(s) ({action})")
+        if self.options.invalid_utf8 == "drop":
+            self.dropped["lone_surrogate"] += 1
+            return None
+        return _LONE_SURROGATE.sub("\ufffd", text)
 
     def oversized(self, location: str, what: str, consequence: str = "dropped") -> None:
         """Report a record dropped for being longer than --max-doc-bytes."""

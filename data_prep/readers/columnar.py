@@ -87,13 +87,29 @@ def _rows(batches, unit: Unit, ctx: ReadContext) -> Iterator[Doc]:
             if lengths[start] > limit:
                 ctx.oversized(f"{unit.name}#row{row + start}", f"the value ({lengths[start]} bytes)")
                 continue
-            for offset, value in enumerate(column.slice(start, stop - start).to_pylist()):
+            for offset, value in enumerate(_values(column.slice(start, stop - start))):
                 where = f"{unit.name}#row{row + start + offset}"
                 if isinstance(value, bytes):
                     value = ctx.decode(value, where)
                 if value:
                     yield value, where
         row += len(column)
+
+
+def _values(column: pa.Array) -> list:
+    """The rows as Python values; where a text column holds invalid UTF-8 (neither Parquet nor
+    Arrow checks it on reading), the rows of that run come as bytes, for ctx.decode to report."""
+    try:
+        return column.to_pylist()
+    except UnicodeDecodeError:
+        return _as_binary(column).to_pylist()
+
+
+def _as_binary(column: pa.Array) -> pa.Array:
+    """A string column viewed as bytes (no copy)."""
+    if pa.types.is_dictionary(column.type):
+        return pa.DictionaryArray.from_arrays(column.indices, _as_binary(column.dictionary))
+    return column.view(pa.large_binary() if pa.types.is_large_string(column.type) else pa.binary())
 
 
 def _value_bytes(column: pa.Array) -> list[int]:

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 
 import ijson
 
-from data_prep.readers.base import Doc, ReadContext, RecordTooLarge, Unit, open_unit, parser_stream
+from data_prep.readers.base import (SURROGATE_ESCAPE, Doc, ReadContext, RecordTooLarge, Unit, open_unit,
+                                    parser_stream)
 from data_prep.readers.jsonl import texts_at
 from data_prep.readers.jsonpath import parse_path, select
 
@@ -63,18 +64,23 @@ def _read_layouts(unit: Unit, ctx: ReadContext, layouts: list[tuple[str, str]]) 
     except RecursionError:
         ctx.problems.report("malformed_json", unit.name, "nested too deeply to parse; file skipped")
         return
-    yield from _pick_layout(unit, ctx, layouts, lambda doc_path, report: select(root, parse_path(doc_path), []))
+    yield from _pick_layout(unit, ctx, layouts, lambda doc_path, report: select(root, parse_path(doc_path), []),
+                            suspect=SURROGATE_ESCAPE.search(data) is not None)
 
 
-def _pick_layout(unit: Unit, ctx: ReadContext, layouts: list[tuple[str, str]], docs_at) -> Iterator[Doc]:
+def _pick_layout(unit: Unit, ctx: ReadContext, layouts: list[tuple[str, str]], docs_at,
+                 suspect: bool = False) -> Iterator[Doc]:
     """The documents of the first layout whose text path finds a string in one of its documents;
-    `docs_at(doc_path, report)` yields a layout's documents (reporting errors if `report`)."""
+    `docs_at(doc_path, report)` yields a layout's documents (reporting errors if `report`).
+    `suspect`: the texts may hold lone surrogates (ReadContext.repair_surrogates)."""
     for doc_path, text_path in layouts:
         text_steps = parse_path(text_path)
         if any(_has_text(doc, text_steps) for doc in docs_at(doc_path, False)):
             for i, doc in enumerate(docs_at(doc_path, True)):
                 location = f"{unit.name}#doc{i}"
                 joined = texts_at(doc, text_steps, text_path, location, ctx)
+                if suspect and joined is not None:
+                    joined = ctx.repair_surrogates(joined, location)
                 if joined is not None:
                     yield joined, location
             return

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import orjson
 
-from data_prep.readers.base import Doc, ReadContext, Unit, iter_lines
+from data_prep.readers.base import SURROGATE_ESCAPE, Doc, ReadContext, Unit, iter_lines
 from data_prep.readers.jsonpath import parse_path, select
 
 _BAD = object()  # a line that is not JSON (None is a valid JSON value)
@@ -29,15 +29,17 @@ def read_jsonl(unit: Unit, ctx: ReadContext) -> Iterator[Doc]:
         # lines, and blank ones, go to the standard parser (_record). (orjson reads integers past
         # 64 bits as floats: not text, so read alike.)
         try:
-            record = orjson.loads(line)
+            record, suspect = orjson.loads(line), False
         except orjson.JSONDecodeError:
-            record = _record(line, location, ctx)
+            record, suspect = _record(line, location, ctx), SURROGATE_ESCAPE.search(line) is not None
             if record is _BAD:
                 continue
         # The common case, a top-level string field, skips the general path walk.
         text = record.get(top) if top is not None and type(record) is dict else None
         if type(text) is not str:
             text = texts_at(record, steps, field, location, ctx)
+        if suspect and text is not None:
+            text = ctx.repair_surrogates(text, location)
         if text is not None:
             yield text, location
 
