@@ -48,6 +48,8 @@ _DIGITS = re.compile("|".join([
 ]))
 _EMAIL = re.compile(r"(?<![\w.%+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}(?![\w-])")
+# The characters of an address's local part, as _EMAIL has them.
+_LOCAL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-")
 _CENTURY = {"1": 1900, "2": 1900, "5": 1900, "6": 1900, "3": 2000, "4": 2000, "7": 2000, "8": 2000}
 _RRN_WEIGHTS = (2, 3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 5)
 
@@ -79,16 +81,33 @@ def _kind(match: re.Match) -> str | None:
     return "phone" if kind == "paren_phone" else kind
 
 
+def mask_emails(text: str) -> tuple[str, int]:
+    """_EMAIL.subn(PLACEHOLDERS["email"], text), with the pattern tried only where a match can
+    start: the first of the local-part characters before each "@" (a later one has one of them
+    before it, which the lookbehind refuses, and none before reaches that "@"). `re` scans Hangul
+    slowly, and a document with an "@" is most often a long one with one address."""
+    pieces, done, at = [], 0, text.find("@")
+    while at >= 0:
+        start = at
+        while start > done and text[start - 1] in _LOCAL:
+            start -= 1
+        match = _EMAIL.match(text, start)  # sees the text before `start`, as sub's scan does
+        if match is None:
+            at = text.find("@", at + 1)
+            continue
+        pieces += [text[done:start], PLACEHOLDERS["email"]]
+        done = match.end()
+        at = text.find("@", done)
+    return ("".join(pieces) + text[done:] if pieces else text), len(pieces) // 2
+
+
 def mask_pii(text: str, counts: Counter) -> str:
     """`text` with every validated PII match replaced by its placeholder; adds "pii.KIND" counts."""
-    def replace_email(match: re.Match) -> str:
-        counts["pii.email"] += 1
-        return PLACEHOLDERS["email"]
-
     spans, at = pii_kernels.candidate_spans(text_stats.code_points(text))
     if at:
-        masked, found = _EMAIL.subn(replace_email, text)
+        masked, found = mask_emails(text)
         if found:  # the spans are of the text before
+            counts["pii.email"] += found
             text = masked
             spans = pii_kernels.candidate_spans(text_stats.code_points(text))[0]
     pieces, done = [], 0

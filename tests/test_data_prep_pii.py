@@ -11,7 +11,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from data_prep.pii import PLACEHOLDERS, luhn_valid, mask_pii, valid_rrn
+from data_prep.pii import _EMAIL, PLACEHOLDERS, luhn_valid, mask_emails, mask_pii, valid_rrn
 from data_prep.pii_kernels import candidate_spans
 
 WEIGHTS = (2, 3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 5)
@@ -156,6 +156,13 @@ def test_numbers_after_an_email_address_are_masked(address, number):
     """The number spans are found again in the text with its addresses masked (they move)."""
     text = f"메일 {address} 또는 전화 {number} 로 연락"
     assert masked(text) == ("메일 [이메일] 또는 전화 [전화번호] 로 연락", Counter({"pii.email": 1, "pii.phone": 1}))
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.sampled_from(list("aZ09._%+-@ ") + ["가", "\n", "é", "co", "kr", "@a.co", "x@y.kr"]), max_size=40)
+       .map("".join))
+def test_email_masking_is_the_patterns_substitution(text):
+    assert mask_emails(text) == _EMAIL.subn(PLACEHOLDERS["email"], text)
 
 
 octets = st.integers(0, 255).map(str)
