@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from data_prep.problems import Problems
-from data_prep.readers.compression import decompressed
+from data_prep.readers.compression import READ_BUFFER, decompressed
 
 # One reader result: (text, location such as "file.jsonl:12" or "dump.json[345]").
 Doc = tuple[str, str]
@@ -111,7 +111,7 @@ class ReadContext:
 def open_unit(unit: Unit) -> BinaryIO:
     """Decompressed byte stream of a unit (archive member or file), positioned at its start."""
     if unit.member is None:
-        return decompressed(open(unit.path, "rb"))
+        return decompressed(open(unit.path, "rb", buffering=READ_BUFFER))
     if unit.archive == "tar":
         return decompressed(_TarMember(unit))
     with zipfile.ZipFile(unit.path) as archive:
@@ -127,7 +127,7 @@ class _TarMember(io.BufferedReader):
         self._archive = tarfile.open(unit.path, "r:*")
         info = tarfile.TarInfo(unit.member)
         info.offset_data, info.size = unit.member_offset, unit.size
-        super().__init__(self._archive.extractfile(info))
+        super().__init__(self._archive.extractfile(info), READ_BUFFER)
 
     def close(self) -> None:
         super().close()

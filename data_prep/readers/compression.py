@@ -57,6 +57,11 @@ class _ZstdReader(io.RawIOBase):
         super().close()
 
 
+# The buffer of every byte stream a reader reads: with the default 8 KB, a JSONL file of 4 KB
+# records costs a read call every other line (readline: 3x the CPU time of a 1 MB buffer).
+READ_BUFFER = 1 << 20
+
+
 def decompressed(raw: BinaryIO) -> BinaryIO:
     """A buffered reader of the decompressed bytes of `raw` (positioned at its start; seekable
     when uncompressed), chosen by its magic bytes."""
@@ -67,7 +72,7 @@ def decompressed(raw: BinaryIO) -> BinaryIO:
     if kind == "bz2":
         return bz2.BZ2File(raw)
     if kind == "zstd":
-        return io.BufferedReader(_ZstdReader(raw))
+        return io.BufferedReader(_ZstdReader(raw), READ_BUFFER)
     return raw
 
 
