@@ -127,7 +127,7 @@ class _TarMember(io.BufferedReader):
         self._archive = tarfile.open(unit.path, "r:*")
         info = tarfile.TarInfo(unit.member)
         info.offset_data, info.size = unit.member_offset, unit.size
-        super().__init__(self._archive.extractfile(info), READ_BUFFER)
+        super().__init__(self._archive.extractfile(info))
 
     def close(self) -> None:
         super().close()
