@@ -11,6 +11,7 @@ import signal
 import time
 import zipfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from data_prep.near_dedup import lsh_path
 from data_prep.decontam import decontam_steps
 from data_prep.pii import pii_steps
 from data_prep.quality import quality_steps
-from data_prep.readers import READERS, ReadContext, ReadOptions, Unit
+from data_prep.readers import READERS, Doc, ReadContext, ReadOptions, Unit
 from data_prep.spill import SpillWriter
 from data_prep.stats import UnitStats
 from data_prep.steps import Pipeline, Step
@@ -77,8 +78,9 @@ def extract_unit(job: ExtractJob) -> dict:
     keys = _band_keys(job)
     text_bytes = 0
     location = unit.name
+    failures: list[Exception] = []
     try:
-        for text, location in READERS[unit.fmt](unit, ctx):
+        for text, location in _guarded(READERS[unit.fmt](unit, ctx), failures):
             if "\x00" in text:
                 ctx.problems.report("nul_bytes", location, f"{text.count(chr(0))} NUL character(s) removed")
             cleaned = pipeline(text)
@@ -89,10 +91,12 @@ def extract_unit(job: ExtractJob) -> dict:
             spill.add(data)
             if keys is not None:
                 keys.add(cleaned)
-    except Exception as err:  # noqa: BLE001 - any reader failure on bad bytes must not lose the rest of the run
-        if _report_failure(err, unit, location, ctx, spill, pipeline):
-            keys, text_bytes = _band_keys(job), 0
-            pipeline = Pipeline.of(pipeline.steps, job.clean.keep_samples)
+    except Exception as err:
+        err.add_note(f"data_prep: this failed on {location}, after reading it: a bug of data_prep's, not the input's")
+        raise
+    if failures and _report_failure(failures[0], unit, location, ctx, spill, pipeline):
+        keys, text_bytes = _band_keys(job), 0
+        pipeline = Pipeline.of(pipeline.steps, job.clean.keep_samples)
     # Every document the input holds is either spilled or dropped (by the reader, a step, or with
     # its corrupt zip member).
     counts = pipeline.counts
@@ -108,6 +112,17 @@ def extract_unit(job: ExtractJob) -> dict:
     meta[CPU_SECONDS] = time.process_time() - started  # the worker's own time: its rate, whatever the others do
     spill.commit(meta)
     return meta
+
+
+def _guarded(docs: Iterator[Doc], failures: list[Exception]) -> Iterator[Doc]:
+    """The reader's documents, until the reader fails on bytes it did not expect: the failure is
+    put in `failures`, for the caller to report, and the rest of the run goes on. A step's failure
+    is not caught here: it would fail on every unit alike (a kernel that does not load), and a run
+    that reports it per unit ends with exit 0 and no documents."""
+    try:
+        yield from docs
+    except Exception as err:  # noqa: BLE001 - any reader failure on bad bytes must not lose the rest of the run
+        failures.append(err)
 
 
 def _band_keys(job: ExtractJob) -> BandKeySpill | None:

@@ -347,3 +347,22 @@ def test_separator_escapes(tmp_path, corpus):
     assert manifest(out)["separator"] == "\n—\n"
     text = b"".join(r[0] for r in load_split(out, "train")).decode()
     assert text.count("\n—\n문서 0-") == 149  # every document but the first starts after the separator
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_failing_step_stops_the_run_naming_the_document(tmp_path, monkeypatch, workers):
+    # A step's failure is a bug of data_prep's, the same on every unit (a kernel that does not
+    # load): reported per unit as a read_error, it made a run of 0 documents that exited 0.
+    from data_prep import clean
+
+    def normalize(text: str) -> str:
+        if "문서 1-7\n" in text:
+            raise ValueError("a step's bug")
+        return text
+    monkeypatch.setattr(clean, "normalize", normalize)
+    corpus = write_corpus(tmp_path / "corpus", files=2, docs_per_file=20)
+    with pytest.raises(ValueError, match="a step's bug") as failure:
+        main([str(corpus), "-o", str(tmp_path / "out"), "--no-near-dedup", "--quality", "off", "--pii", "keep", "--workers", workers])
+    assert failure.value.__notes__ == [f"data_prep: this failed on {corpus / 'part1.jsonl'}:8, after reading it: "
+                                       "a bug of data_prep's, not the input's"]
+    assert not (tmp_path / "out" / MANIFEST).exists()
