@@ -70,18 +70,30 @@ def read_arrow(unit: Unit, ctx: ReadContext) -> Iterator[Doc]:
 
 
 def _has_column(schema: pa.Schema, unit: Unit, ctx: ReadContext) -> bool:
+    """Whether the schema has the text column, holding text (or bytes, decoded as UTF-8); if not,
+    the file is reported: a number, list or struct column would become no text or a wrong one."""
     field = ctx.options.field
-    if field in schema.names:
+    if field not in schema.names:
+        ctx.problems.report("missing_field", unit.name, f"no column '{field}' (columns: {', '.join(schema.names)})")
+        return False
+    kind = schema.field(field).type
+    if _is_text(kind.value_type if pa.types.is_dictionary(kind) else kind):
         return True
-    ctx.problems.report("missing_field", unit.name, f"no column '{field}' (columns: {', '.join(schema.names)})")
+    ctx.problems.report("bad_field", unit.name, f"column '{field}' holds {kind}, not text; file skipped")
     return False
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return any(test(kind) for test in (pa.types.is_string, pa.types.is_large_string, pa.types.is_string_view,
+                                       pa.types.is_binary, pa.types.is_large_binary, pa.types.is_binary_view,
+                                       pa.types.is_null))
 
 
 def _rows(batches, unit: Unit, ctx: ReadContext) -> Iterator[Doc]:
     row = 0
     limit = ctx.options.max_doc_bytes
     for batch in batches:
-        column = batch.column(ctx.options.field)
+        column = _without_views(batch.column(ctx.options.field))
         lengths = _value_bytes(column)
         for start, stop in _runs(lengths, limit):
             if lengths[start] > limit:
@@ -94,6 +106,15 @@ def _rows(batches, unit: Unit, ctx: ReadContext) -> Iterator[Doc]:
                 if value:
                     yield value, where
         row += len(column)
+
+
+def _without_views(column: pa.Array) -> pa.Array:
+    """A string_view or binary_view column as its large_ variant, whose value lengths Arrow computes."""
+    if pa.types.is_string_view(column.type):
+        return column.cast(pa.large_string())
+    if pa.types.is_binary_view(column.type):
+        return column.cast(pa.large_binary())
+    return column
 
 
 def _values(column: pa.Array) -> list:

@@ -31,6 +31,8 @@ def _text_lines(unit: Unit, ctx: ReadContext) -> Iterator[str]:
 def _read_table(unit: Unit, ctx: ReadContext, rows) -> Iterator[Doc]:
     csv.field_size_limit(ctx.options.max_doc_bytes)  # per process; every unit of a run sets the same
     header = _next_row(rows, unit, ctx)
+    while header == []:  # blank lines before the header
+        header = _next_row(rows, unit, ctx)
     if header is None:
         return
     header[0] = header[0].removeprefix("\ufeff")

@@ -13,7 +13,7 @@ import ijson
 
 from data_prep.readers.base import (SURROGATE_ESCAPE, Doc, ReadContext, RecordTooLarge, Unit, open_unit,
                                     parser_stream)
-from data_prep.readers.jsonl import texts_at
+from data_prep.readers.jsonl import decode_json, texts_at
 from data_prep.readers.jsonpath import parse_path, select
 
 # (doc path, text path), tried in order; the first whose text path matches a document wins.
@@ -57,7 +57,7 @@ def _read_layouts(unit: Unit, ctx: ReadContext, layouts: list[tuple[str, str]]) 
     if text is None:
         return
     try:
-        root = json.loads(text, strict=False)
+        root = decode_json(text)
     except json.JSONDecodeError as err:
         ctx.problems.report("malformed_json", f"{unit.name}:{err.lineno}:{err.colno}", f"{err.msg}; file skipped")
         return

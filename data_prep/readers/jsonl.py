@@ -16,6 +16,10 @@ _BAD = object()  # a line that is not JSON (None is a valid JSON value)
 # strict=False lets raw control characters (NUL...) through to the cleaner instead of losing the
 # record; one decoder is reused because json.loads(strict=False) builds a new one per call.
 _DECODER = json.JSONDecoder(strict=False)
+# An integer of more digits than Python converts (sys.get_int_max_str_digits(), 4300) makes the
+# standard parser raise a plain ValueError; such a value is read again with its integers as floats
+# (a number is never text) rather than losing the record, or a whole-file JSON corpus.
+_FLOAT_INTS = json.JSONDecoder(strict=False, parse_int=float)
 
 
 def read_jsonl(unit: Unit, ctx: ReadContext) -> Iterator[Doc]:
@@ -57,9 +61,19 @@ def _record(line: bytes, location: str, ctx: ReadContext):
     return _loads(text_line, location, ctx)
 
 
+def decode_json(text: str):
+    """The value of the JSON `text` (raw control characters allowed); JSONDecodeError or RecursionError if malformed."""
+    try:
+        return _DECODER.decode(text)
+    except json.JSONDecodeError:
+        raise
+    except ValueError:
+        return _FLOAT_INTS.decode(text)
+
+
 def _loads(line: str, location: str, ctx: ReadContext):
     try:
-        return _DECODER.decode(line)
+        return decode_json(line)
     except json.JSONDecodeError as err:
         ctx.problems.report("malformed_json", location, f"column {err.colno}: {err.msg}")
         return _BAD

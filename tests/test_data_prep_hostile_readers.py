@@ -1,0 +1,100 @@
+"""Hostile records for the readers: values of the wrong type or size, layouts a writer may leave.
+Each test reproduces a failure of an earlier version (a record, or the rest of its unit, lost)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
+import pytest
+
+from data_prep.inputs import InputSpec, plan_units
+from data_prep.problems import Problems
+from data_prep.readers import READERS, ReadContext, ReadOptions
+
+# More digits than Python converts to an int (sys.get_int_max_str_digits(): 4300).
+HUGE_INT = "1" + "0" * 5000
+
+
+def read(path: Path, fmt: str | None = None, **options) -> tuple[list[tuple[str, str]], ReadContext]:
+    problems = Problems()
+    units = plan_units([InputSpec("t", str(path))], fmt, "line", 1 << 30, problems)
+    ctx = ReadContext(ReadOptions(**options), problems)
+    return [doc for unit in units for doc in READERS[unit.fmt](unit, ctx)], ctx
+
+
+def texts(docs: list[tuple[str, str]]) -> list[str]:
+    return [text for text, _ in docs]
+
+
+# ---------------------------------------------------------------- numbers Python will not convert
+
+
+def test_a_jsonl_integer_too_long_for_python_costs_nothing(tmp_path):
+    path = tmp_path / "big.jsonl"
+    path.write_text('{"text": "첫째"}\n'
+                    f'{{"text": "둘째", "id": {HUGE_INT}}}\n'
+                    f'{{"text": {HUGE_INT}}}\n'
+                    '{"text": "셋째"}\n', "utf-8")
+    docs, ctx = read(path)
+    assert [(t, loc.rsplit(":", 1)[1]) for t, loc in docs if t] == [("첫째", "1"), ("둘째", "2"), ("셋째", "4")]
+    assert ctx.problems.counts == {"bad_field": 1}  # the record whose text is that number
+    assert f"{path}:3: bad_field" in ctx.problems.samples[0]
+
+
+def test_a_whole_file_json_integer_too_long_for_python_costs_nothing(tmp_path):
+    path = tmp_path / "modu.json"
+    path.write_text(f'{{"document": [{{"id": {HUGE_INT}, "paragraph": [{{"form": "가"}}]}}, '
+                    '{"paragraph": [{"form": "나"}]}]}', "utf-8")
+    docs, ctx = read(path)
+    assert texts(docs) == ["가", "나"] and not ctx.problems.counts
+
+
+# ---------------------------------------------------------------- CSV layouts
+
+
+def test_blank_lines_before_a_csv_header_are_skipped(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("\n\r\ntext,label\n가나다,1\n라마바,0\n", "utf-8")
+    docs, ctx = read(path)
+    assert texts(docs) == ["가나다", "라마바"] and not ctx.problems.counts
+    assert docs[0][1] == f"{path}#row0"
+
+
+# ---------------------------------------------------------------- Parquet and Arrow column types
+
+
+def write_arrow(path: Path, table: pa.Table) -> Path:
+    with ipc.new_file(path, table.schema) as writer:
+        writer.write_table(table)
+    return path
+
+
+NOT_TEXT = {"int64": pa.array([1, 2, 3]), "list": pa.array([["가", "나"], None, ["다"]]),
+            "struct": pa.array([{"x": "가"}, {"x": "나"}, None]), "bool": pa.array([True, False, None])}
+
+
+@pytest.mark.parametrize("kind", ["parquet", "arrow"])
+@pytest.mark.parametrize("name", sorted(NOT_TEXT))
+def test_a_text_column_that_holds_no_text_is_one_problem_naming_its_type(tmp_path, kind, name):
+    table = pa.table({"text": NOT_TEXT[name], "other": ["a", "b", "c"]})
+    path = tmp_path / f"t.{kind}"
+    pq.write_table(table, path) if kind == "parquet" else write_arrow(path, table)
+    docs, ctx = read(path)
+    assert docs == []  # no str(1) or "['가', '나']" posing as a document
+    assert ctx.problems.counts == {"bad_field": 1}
+    sample = ctx.problems.samples[0]
+    assert sample.startswith(f"{path}: bad_field: column 'text' holds {name}") and sample.endswith("not text; file skipped")
+
+
+@pytest.mark.parametrize("kind", [pa.string_view(), pa.binary_view()])
+def test_a_view_column_is_read_and_keeps_the_size_limit(tmp_path, kind):
+    values = ["가나", "x" * 200, "다라"]
+    path = write_arrow(tmp_path / "v.arrow",
+                       pa.table({"text": pa.array([v.encode() if kind == pa.binary_view() else v for v in values],
+                                                  kind)}))
+    docs, ctx = read(path, max_doc_bytes=100)
+    assert texts(docs) == ["가나", "다라"]
+    assert ctx.problems.counts == {"oversized_record": 1} and f"{path}#row1" in ctx.problems.samples[0]
