@@ -132,12 +132,36 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _unescape(text: str) -> str:
     """Decode backslash escapes (\\n, \\t, \\u2028) and keep any other character as typed."""
-    return text.encode("latin-1", "backslashreplace").decode("unicode_escape")
+    try:
+        return text.encode("latin-1", "backslashreplace").decode("unicode_escape")
+    except UnicodeDecodeError as err:
+        raise OptionError(f"--separator {text!r}: {err.reason}") from None
+
+
+# Numeric options and the least value each takes; values below it used to end in a traceback
+# deep in the run (--unit-mb 0, --chunk-bytes 4) or never end (--shard-rows 0).
+_MINIMUMS = {"max_doc_bytes": 1, "shard_rows": 1, "chunk_bytes": 8, "workers": 1, "val_docs": 0}
+
+
+def _check_ranges(args: argparse.Namespace) -> None:
+    """OptionError naming the first option whose value is out of its range."""
+    for name, least in _MINIMUMS.items():
+        value = getattr(args, name)
+        if value is not None and value < least:
+            raise OptionError(f"--{name.replace('_', '-')} must be at least {least:g}, not {value:g}")
+    if args.unit_mb * 2**20 < 1:
+        raise OptionError(f"--unit-mb must be more than 0, not {args.unit_mb:g}")
+    if not 0 <= args.val_fraction < 1:
+        raise OptionError(f"--val-fraction must be in [0, 1), not {args.val_fraction:g}")
+    if not 0 <= args.min_hangul_ratio <= 1:
+        raise OptionError(f"--min-hangul-ratio must be in [0, 1], not {args.min_hangul_ratio:g}")
+    existing = next(p for p in [args.output.absolute(), *args.output.absolute().parents] if p.exists())
+    if not existing.is_dir():
+        raise OptionError(f"--output {args.output}: {existing} is a file, not a directory")
 
 
 def _config(args: argparse.Namespace, argv: list[str]) -> PrepareConfig:
-    if args.max_doc_bytes < 1:
-        raise InputError("--max-doc-bytes must be at least 1")
+    _check_ranges(args)
     if args.num_splits < 1 or not 0 <= args.split_index < args.num_splits:
         raise InputError(f"--split-index must be in [0, {args.num_splits})")
     inputs = list(args.inputs) + (sample_inputs() if args.konlpy_sample else [])
@@ -149,6 +173,8 @@ def _config(args: argparse.Namespace, argv: list[str]) -> PrepareConfig:
     if not 0 < args.near_dedup_threshold < 1:
         raise OptionError(f"--near-dedup-threshold must be between 0 and 1, not {args.near_dedup_threshold}")
     chunk_bytes = raw_length_for_inputs(args.input_length) if args.input_length else args.chunk_bytes
+    if chunk_bytes < _MINIMUMS["chunk_bytes"]:
+        raise OptionError(f"--input-length {args.input_length} makes chunks of {chunk_bytes} bytes, fewer than 8")
     specs = [parse_input(arg, tuple(args.include), tuple(args.exclude)) for arg in inputs]
     quality, quality_for = parse_quality(args.quality, {spec.source for spec in specs})
     read = ReadOptions(args.text_field, doc_path, text_path, args.text_mode, args.invalid_utf8, args.max_doc_bytes)
@@ -188,6 +214,6 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         return prepare(_config(args, argv))
     except (InputError, UnknownFormat, OutputConflict, MergeError, NearMergeError, ShardFormatError,
-            FileNotFoundError, OptionError, EvalFileError) as err:
+            FileNotFoundError, PermissionError, OptionError, EvalFileError) as err:
         log.error("error: %s", err)  # a mistake in the command or its inputs: one line, exit 2
         return 2
