@@ -3,6 +3,7 @@ Each test reproduces a failure of an earlier version (a record, or the rest of i
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -50,6 +51,50 @@ def test_a_whole_file_json_integer_too_long_for_python_costs_nothing(tmp_path):
                     '{"paragraph": [{"form": "나"}]}]}', "utf-8")
     docs, ctx = read(path)
     assert texts(docs) == ["가", "나"] and not ctx.problems.counts
+
+
+# Numbers that yajl's fast parsing (ijson use_float) fails on, each with a parse error that ended the file.
+OVERFLOWS = {"int64": str(2**63), "negative": str(-2**63 - 1), "double": "1e400", "python": HUGE_INT}
+
+
+PAD = " 가나다" * 4000
+
+
+def namuwiki_records(overflow: str) -> bytes:
+    records = [json.dumps({"namespace": "0", "title": f"문서{i}", "text": f"본문 {i}{PAD}"}, ensure_ascii=False)
+               for i in range(6)]
+    records[2] = records[2][:-1] + f', "id": {overflow}}}'
+    # invalid UTF-8 before and after the number, in other reads of ijson's (64 KiB): each reported
+    # once, though the file is read twice
+    return ("[" + ",\n".join(records) + "]").encode().replace("본문 1".encode(), b"\xff 1").replace(
+        "본문 4".encode(), b"\xfe 4")
+
+
+@pytest.mark.parametrize("name", sorted(OVERFLOWS))
+def test_a_number_past_64_bits_in_a_streamed_dump_costs_nothing(tmp_path, name):
+    path = tmp_path / "namu.json"
+    path.write_bytes(namuwiki_records(OVERFLOWS[name]))
+    limit = sys.get_int_max_str_digits()
+    docs, ctx = read(path, fmt="namuwiki")
+    assert texts(docs) == [f"{text}{PAD}" for text in ["본문 0", "\ufffd 1", "본문 2", "본문 3", "\ufffd 4", "본문 5"]]
+    assert ctx.problems.counts == {"invalid_utf8": 2}, ctx.problems.samples
+    assert sys.get_int_max_str_digits() == limit
+
+
+def test_a_number_past_64_bits_in_a_streamed_json_document_costs_nothing(tmp_path):
+    path = tmp_path / "modu.json"
+    documents = [{"id": i, "paragraph": [{"form": f"문단 {i}"}]} for i in range(5)]
+    path.write_text(json.dumps({"document": documents}, ensure_ascii=False).replace('"id": 3', f'"id": {2**64}'),
+                    "utf-8")
+    docs, ctx = read(path, max_doc_bytes=100)  # the file is bigger: streamed
+    assert texts(docs) == [f"문단 {i}" for i in range(5)] and not ctx.problems.counts
+
+
+def test_a_bom_before_a_namuwiki_dump_costs_nothing(tmp_path):
+    path = tmp_path / "namu.json"
+    path.write_bytes(b"\xef\xbb\xbf" + namuwiki_records("0"))
+    docs, ctx = read(path, fmt="namuwiki")
+    assert len(docs) == 6 and ctx.problems.counts == {"invalid_utf8": 2}
 
 
 # ---------------------------------------------------------------- CSV layouts

@@ -202,12 +202,14 @@ class DocLines:
         return "".join(self._lines), location
 
 
-def parser_stream(stream: BinaryIO, ctx: ReadContext, name: str, report: bool = True) -> tuple[Utf8Repair, RecordBudget]:
+def parser_stream(stream: BinaryIO, ctx: ReadContext, name: str, report: bool = True,
+                  quiet_until: int = 0) -> tuple[Utf8Repair, RecordBudget]:
     """(what a streaming parser (ijson, expat) reads a big file through, its budget): at most
     --max-doc-bytes of the file per record (RecordBudget, told of each record's end with
-    next_record()), then invalid UTF-8 repaired (Utf8Repair; reported to ctx.problems if `report`)."""
+    next_record()), then invalid UTF-8 repaired (Utf8Repair; reported to ctx.problems if `report`,
+    from byte `quiet_until` on)."""
     budget = RecordBudget(stream, ctx.options.max_doc_bytes)
-    return Utf8Repair(budget, ctx.problems if report else None, name), budget
+    return Utf8Repair(budget, ctx.problems if report else None, name, quiet_until), budget
 
 
 class Utf8Repair:
@@ -217,11 +219,16 @@ class Utf8Repair:
     record a byte ends up in is not known here: --invalid-utf8 drop cannot drop that record, and
     the bytes are replaced either way. Valid reads pass through unchanged (one validating decode)."""
 
-    def __init__(self, stream: BinaryIO, problems: Problems | None, name: str):
-        self._stream, self._problems, self._name = stream, problems, name
+    def __init__(self, stream: BinaryIO, problems: Problems | None, name: str, quiet_until: int = 0):
+        self._stream, self._problems, self._name, self._quiet_until = stream, problems, name, quiet_until
         # Holds back the start of a character cut by the end of a read, as decoding a whole file would.
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
         self._offset = 0  # bytes of the stream before those the decoder holds back
+
+    @property
+    def offset(self) -> int:
+        """Bytes of the stream passed on so far."""
+        return self._offset
 
     def read(self, size: int = -1) -> bytes:
         if size == 0:
@@ -244,7 +251,7 @@ class Utf8Repair:
             data.decode("utf-8")
             return data
         except UnicodeDecodeError as err:
-            if self._problems is not None:
+            if self._problems is not None and offset + err.start >= self._quiet_until:
                 self._problems.report("invalid_utf8", f"{self._name}@byte{offset + err.start}", "invalid UTF-8 "
                                       "replaced with U+FFFD (in a streamed file, whatever --invalid-utf8)")
             return text.encode("utf-8")

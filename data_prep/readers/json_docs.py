@@ -11,10 +11,10 @@ from collections.abc import Iterator
 
 import ijson
 
-from data_prep.readers.base import (SURROGATE_ESCAPE, Doc, ReadContext, RecordTooLarge, Unit, open_unit,
-                                    parser_stream)
+from data_prep.readers.base import SURROGATE_ESCAPE, Doc, ReadContext, RecordTooLarge, Unit, open_unit
 from data_prep.readers.jsonl import decode_json, texts_at
 from data_prep.readers.jsonpath import parse_path, select
+from data_prep.readers.streamed_json import json_values
 
 # (doc path, text path), tried in order; the first whose text path matches a document wins.
 MODU_LAYOUTS = [
@@ -103,19 +103,15 @@ class _Streamed:
 
     def __call__(self, doc_path: str, report: bool) -> Iterator:
         index = -1
-        with open_unit(self._unit) as stream:
-            if stream.peek(3)[:3] == b"\xef\xbb\xbf":
-                stream.read(3)
-            source, budget = parser_stream(stream, self._ctx, self._unit.name, report)
-            try:
-                for index, doc in enumerate(ijson.items(source, _ijson_prefix(doc_path), use_float=True)):
-                    budget.next_record()
-                    yield doc
-            except (ijson.JSONError, UnicodeDecodeError) as err:
-                self._fail(report, "malformed_json", f"{self._unit.name}#doc{index + 1}", f"{err}; rest of file skipped")
-            except RecordTooLarge:
-                self._fail(report, "oversized_record", f"{self._unit.name}#doc{index + 1}", "the document is longer "
-                           f"than --max-doc-bytes {self._ctx.options.max_doc_bytes}; dropped with the rest of the file")
+        prefix = _ijson_prefix(doc_path)
+        try:
+            for index, doc in enumerate(json_values(self._unit, self._ctx, lambda _: prefix, report)):
+                yield doc
+        except (ijson.JSONError, UnicodeDecodeError) as err:
+            self._fail(report, "malformed_json", f"{self._unit.name}#doc{index + 1}", f"{err}; rest of file skipped")
+        except RecordTooLarge:
+            self._fail(report, "oversized_record", f"{self._unit.name}#doc{index + 1}", "the document is longer "
+                       f"than --max-doc-bytes {self._ctx.options.max_doc_bytes}; dropped with the rest of the file")
 
     def _fail(self, report: bool, kind: str, location: str, message: str) -> None:
         if report:

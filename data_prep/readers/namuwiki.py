@@ -7,32 +7,28 @@ from collections.abc import Iterator
 
 import ijson
 
-from data_prep.readers.base import Doc, ReadContext, RecordTooLarge, Unit, open_unit, parser_stream
+from data_prep.readers.base import Doc, ReadContext, RecordTooLarge, Unit
 from data_prep.readers.namumark import is_redirect, strip_namumark
+from data_prep.readers.streamed_json import json_values
 
 
 def read_namuwiki(unit: Unit, ctx: ReadContext) -> Iterator[Doc]:
-    with open_unit(unit) as stream:
-        first = _first_byte(stream)
-        prefix = "item" if first == b"[" else ""
-        source, budget = parser_stream(stream, ctx, unit.name)
-        index = -1
-        try:
-            for index, record in enumerate(ijson.items(source, prefix, use_float=True)):
-                budget.next_record()
-                doc = _article(record, f"{unit.name}[{index}]", ctx)
-                if doc is not None:
-                    yield doc
-        except (ijson.JSONError, UnicodeDecodeError) as err:
-            ctx.problems.report("malformed_json", f"{unit.name}[{index + 1}]", f"{err}; rest of file skipped")
-        except RecordTooLarge:
-            ctx.oversized(f"{unit.name}[{index + 1}]", "the record", "dropped with the rest of the file")
+    index = -1
+    try:
+        for index, record in enumerate(json_values(unit, ctx, _prefix)):
+            doc = _article(record, f"{unit.name}[{index}]", ctx)
+            if doc is not None:
+                yield doc
+    except (ijson.JSONError, UnicodeDecodeError) as err:
+        ctx.problems.report("malformed_json", f"{unit.name}[{index + 1}]", f"{err}; rest of file skipped")
+    except RecordTooLarge:
+        ctx.oversized(f"{unit.name}[{index + 1}]", "the record", "dropped with the rest of the file")
 
 
-def _first_byte(stream) -> bytes:
-    """The first non-blank byte, peeked so the stream stays at its start (every stream open_unit
-    returns is buffered and has peek)."""
-    return stream.peek(64).lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+def _prefix(stream) -> str:
+    """The records are the items of an array, or the one object: by the first non-blank byte,
+    peeked so the stream stays at its start (every stream open_unit returns is buffered)."""
+    return "item" if stream.peek(64).lstrip(b" \t\r\n")[:1] == b"[" else ""
 
 
 def _article(record, location: str, ctx: ReadContext) -> Doc | None:
