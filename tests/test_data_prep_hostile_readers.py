@@ -143,3 +143,38 @@ def test_a_view_column_is_read_and_keeps_the_size_limit(tmp_path, kind):
     docs, ctx = read(path, max_doc_bytes=100)
     assert texts(docs) == ["가나", "다라"]
     assert ctx.problems.counts == {"oversized_record": 1} and f"{path}#row1" in ctx.problems.samples[0]
+
+
+# ---------------------------------------------------------------- CR-only line ends (classic Mac)
+
+
+CR_FILES = {"t.txt": "첫째 줄\r둘째 줄\r\r셋째 줄\r", "t.jsonl": '{"text": "첫째 줄"}\r{"text": "둘째 줄"}\r\r{"text": "셋째 줄"}',
+            "t.csv": 'text,n\r첫째 줄,1\r"둘째 줄",2\r셋째 줄,3\r', "t.tsv": "text\tn\r첫째 줄\t1\r둘째 줄\t2\r셋째 줄\t3\r"}
+
+
+@pytest.mark.parametrize("name", sorted(CR_FILES))
+def test_lines_ending_in_cr_alone_are_lines(tmp_path, name):
+    path = tmp_path / name
+    path.write_bytes(CR_FILES[name].encode())
+    docs, ctx = read(path)
+    assert texts(docs) == ["첫째 줄\n", "둘째 줄\n", "셋째 줄\n"] if name == "t.txt" else ["첫째 줄", "둘째 줄", "셋째 줄"]
+    assert not ctx.problems.counts
+
+
+def test_a_cr_only_file_bigger_than_the_limit_is_read_line_by_line_in_byte_ranges(tmp_path):
+    lines = [f"{i}번째 줄입니다" for i in range(3000)]
+    path = tmp_path / "mac.txt"
+    path.write_bytes("\r".join(lines).encode())
+    problems = Problems()
+    units = plan_units([InputSpec("t", str(path))], None, "line", 4096, problems)
+    ctx = ReadContext(ReadOptions(max_doc_bytes=1000), problems)
+    assert len(units) > 10  # ranges of 4 KiB, a file of 70 KB of one "line" before
+    docs = [doc for unit in units for doc in READERS[unit.fmt](unit, ctx)]
+    assert [text.rstrip("\n") for text in texts(docs)] == lines and not problems.counts
+
+
+def test_a_stray_cr_in_a_file_of_lf_lines_stays_text(tmp_path):
+    path = tmp_path / "t.txt"
+    path.write_bytes("가\r나\n다\n".encode())
+    docs, _ = read(path)
+    assert texts(docs) == ["가\r나\n", "다\n"]

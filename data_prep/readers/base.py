@@ -14,6 +14,7 @@ from typing import BinaryIO
 
 from data_prep.problems import Problems
 from data_prep.readers.compression import READ_BUFFER, decompressed
+from data_prep.readers.newlines import lf_lines
 
 # One reader result: (text, location such as "file.jsonl:12" or "dump.json[345]").
 Doc = tuple[str, str]
@@ -140,11 +141,13 @@ def iter_lines(unit: Unit, ctx: ReadContext) -> Iterator[tuple[str, bytes]]:
     ranges start after the first newline at or after `start` and end with the line that spans
     `end`, so ranges tile a file exactly."""
     limit = ctx.options.max_doc_bytes
-    with open_unit(unit) as stream:
-        read = functools.partial(stream.readline, limit + 1)
+    with open_unit(unit) as opened:
         pos = unit.start or 0
         if pos > 0:
-            stream.seek(pos - 1)
+            opened.seek(pos - 1)
+        stream = lf_lines(opened)  # peeked where the unit starts: a range's first read is not wasted
+        read = functools.partial(stream.readline, limit + 1)
+        if pos > 0:
             first = read()
             pos += len(first) + _rest_of_line(read, first) - 1
         where, end = unit.where, unit.end
