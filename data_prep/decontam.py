@@ -53,6 +53,9 @@ def load_eval_set(paths: tuple[str, ...], read: ReadOptions) -> EvalSet:
     for index, path in enumerate(paths):
         grams = np.unique(np.concatenate([np.zeros(0, np.uint64)] + [
             decontam_kernels.passage_grams(text_stats.code_points(passage)) for passage in _passages(path, read)]))
+        if not len(grams):
+            raise EvalFileError(f"--decontaminate {path}: no passage has {decontam_kernels.NGRAM} characters in a row "
+                                "of which half are letters (digits and symbols alone match too much)")
         parts.append(grams)
         origins.append(np.full(len(grams), index, np.int64))
     hashes = np.concatenate(parts) if parts else np.zeros(0, np.uint64)

@@ -37,16 +37,3 @@ def pairs(fn: Callable, *args) -> tuple[list[list[int]], list]:
         out = _buffers.out = np.empty((count, 2), np.int64)
         count, *more = fn(*args, out)
     return (out[:count].tolist() if count else []), more
-
-
-@kernel
-def _identity(x: int) -> int:
-    return x
-
-
-def start() -> None:
-    """Start numba's compiler in this process: its first kernel costs ~1 CPU s however small (numba
-    loads all its registries, and probes BLAS through scipy where that is installed), later ones
-    ~0.01 s each. The main process calls this before it forks the workers, which inherit it instead
-    of each paying it."""
-    _identity(0)

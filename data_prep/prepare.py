@@ -25,7 +25,7 @@ from data_prep.assemble import assemble, kept_hashes, validation_threshold
 from data_prep.audit import SAMPLES, write_samples
 from data_prep.clean import CleanOptions
 from data_prep.dedup import DOC_HASH
-from data_prep.extract import CPU_SECONDS, ExtractJob, die_with_parent, extract_unit, uses_kernels
+from data_prep.extract import CPU_SECONDS, ExtractJob, die_with_parent, extract_unit, load_kernels, uses_kernels
 from data_prep.inputs import InputError, InputSpec, check_text_field, file_identity, plan_units, select_split
 from data_prep.manifest import source_counts, sum_counts, summary_table, versions
 from data_prep.minhash import NearDedupOptions
@@ -193,11 +193,10 @@ def _extract(units: list[Unit], config: PrepareConfig, work: Path, metas: dict[i
     if done:
         log.info("resuming: %d of %d units already extracted", len(done), len(units))
     progress = Progress(sum(u.size for u in units), "prepare")
+    if pending and uses_kernels(config.clean, config.near):  # numba, only for a run whose steps are compiled
+        load_kernels([job.unit for job in pending], config.clean, config.near)
     with contextlib.ExitStack() as stack:
         if config.workers > 1 and len(pending) > 1:
-            if uses_kernels(config.clean, config.near):
-                from data_prep import jit  # numba, only for a run whose steps are compiled
-                jit.start()
             pool = multiprocessing.get_context("fork").Pool(config.workers, die_with_parent, (os.getpid(),))
             stack.enter_context(pool)
             results = pool.imap(extract_unit, pending)

@@ -112,6 +112,8 @@ def test_cli_jsonl_eval_file_counts_per_file_and_drops_emptied_documents(tmp_pat
     (lambda d: (d / "bad.jsonl").write_text('{"text": "평가 문장입니다 아주 긴 문장입니다"}\n{oops\n') and d / "bad.jsonl",
      "malformed_json"),
     (lambda d: (d / "short.txt").write_text("짧다\n") and d / "short.txt", "no passage of 16 or more characters"),
+    (lambda d: (d / "dates.txt").write_text("2010. 11. 12. 2011. 03. 04.\n") and d / "dates.txt",
+     "no passage has 16 characters in a row of which half are letters"),  # was an IndexError traceback
 ])
 def test_a_bad_evaluation_file_is_one_line_exit_2(tmp_path, caplog, make, message):
     docs = tmp_path / "docs.txt"

@@ -2,12 +2,8 @@
 that add themselves and round-trip through the manifest's JSON."""
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
-
-import pytest
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -95,19 +91,3 @@ def test_source_entry_keeps_the_manifest_keys():
                      "chunks": {"train": 4, "validation": 1}}
     old_manifest_entry = {k: v for k, v in entry.items() if k != "edits"}  # written before edits existed
     assert SourceStats.from_json(old_manifest_entry).to_json() == entry
-
-
-
-@pytest.mark.parametrize("flags, started", [([], True), (["--quality", "off", "--pii", "keep", "--no-near-dedup"], False)])
-def test_the_main_process_starts_numba_before_forking_workers_only_when_steps_are_compiled(tmp_path, flags, started):
-    """With compiled steps (the defaults), the workers inherit a started compiler instead of each
-    paying numba's ~1 s start; without any, numba is never imported."""
-    inputs = []
-    for name in ("a", "b"):
-        inputs.append(str(tmp_path / f"{name}.txt"))
-        Path(inputs[-1]).write_text("".join(f"{name} 문서 {i}번째 줄입니다.\n" for i in range(50)), "utf-8")
-    probe = (f"import sys; from data_prep.cli import main; code = main([*{inputs!r}, '-o', {str(tmp_path / 'out')!r}, "
-             f"'--workers', '2', *{flags!r}]); jit = sys.modules.get('data_prep.jit'); "
-             "print(code, 'numba' in sys.modules, bool(jit and jit._identity.signatures))")
-    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["0", str(started), str(started)]
