@@ -178,3 +178,25 @@ def test_a_stray_cr_in_a_file_of_lf_lines_stays_text(tmp_path):
     path.write_bytes("가\r나\n다\n".encode())
     docs, _ = read(path)
     assert texts(docs) == ["가\r나\n", "다\n"]
+
+
+# ---------------------------------------------------------------- a CSV quote never closed
+
+
+def test_a_csv_quote_never_closed_costs_only_its_row(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text('text,n\n첫째,1\n"둘째,2\n셋째,3\n넷째,4\n', "utf-8")
+    docs, ctx = read(path)
+    assert texts(docs) == ["첫째", "셋째", "넷째"]
+    assert ctx.problems.counts == {"bad_row": 1}
+    assert ctx.problems.samples[0].startswith(f"{path}#row1: bad_row: a quote opened here is never closed")
+
+
+def test_the_rows_a_runaway_quote_ran_past_the_limit_over_are_read_again(tmp_path):
+    rows = [f"{i}번째 행" for i in range(200)]
+    path = tmp_path / "t.csv"
+    path.write_text("text,n\n" + '"깨진 행,0\n' + "".join(f"{r},{i}\n" for i, r in enumerate(rows)) + '"끝\n', "utf-8")
+    docs, ctx = read(path, max_doc_bytes=1000)  # the runaway field reaches the limit after ~60 rows
+    assert texts(docs) == rows + ["끝\n"]
+    assert ctx.problems.counts == {"bad_row": 1} and "field larger than field limit" in ctx.problems.samples[0]
+
