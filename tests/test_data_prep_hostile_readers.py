@@ -97,6 +97,15 @@ def test_a_bom_before_a_namuwiki_dump_costs_nothing(tmp_path):
     assert len(docs) == 6 and ctx.problems.counts == {"invalid_utf8": 2}
 
 
+@pytest.mark.parametrize("fmt", ["modu", "aihub"])
+def test_a_bom_before_a_whole_file_json_document_costs_nothing(tmp_path, fmt):
+    path = tmp_path / "doc.json"
+    body = {"document": [{"paragraph": [{"form": "가"}]}]} if fmt == "modu" else {"text": "가"}
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(body).encode())
+    docs, ctx = read(path)
+    assert texts(docs) == ["가"] and not ctx.problems.counts
+
+
 # ---------------------------------------------------------------- CSV layouts
 
 
@@ -106,6 +115,13 @@ def test_blank_lines_before_a_csv_header_are_skipped(tmp_path):
     docs, ctx = read(path)
     assert texts(docs) == ["가나다", "라마바"] and not ctx.problems.counts
     assert docs[0][1] == f"{path}#row0"
+
+
+def test_spaces_around_csv_column_names_are_not_part_of_them(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("\ufeff text , label\n가나다,1\n", "utf-8")
+    docs, ctx = read(path, text_field="text")
+    assert texts(docs) == ["가나다"] and not ctx.problems.counts
 
 
 # ---------------------------------------------------------------- Parquet and Arrow column types

@@ -72,6 +72,7 @@ def _read_table(unit: Unit, ctx: ReadContext, rows, lines: _Lines) -> Iterator[D
     if header is None:
         return
     header[0] = header[0].removeprefix("\ufeff")
+    header = [name.strip() for name in header]  # "text, label": the column is 'label', as --text-field is read
     wanted = [name.strip() for name in ctx.options.field.split(",")]
     missing = [name for name in wanted if name not in header]
     if missing:

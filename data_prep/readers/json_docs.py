@@ -57,7 +57,7 @@ def _read_layouts(unit: Unit, ctx: ReadContext, layouts: list[tuple[str, str]]) 
     if text is None:
         return
     try:
-        root = decode_json(text)
+        root = decode_json(text.removeprefix("\ufeff"))  # a BOM (Windows tools write one) lost the file
     except json.JSONDecodeError as err:
         ctx.problems.report("malformed_json", f"{unit.name}:{err.lineno}:{err.colno}", f"{err.msg}; file skipped")
         return
