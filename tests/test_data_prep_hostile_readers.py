@@ -13,7 +13,8 @@ import pytest
 
 from data_prep.inputs import InputSpec, plan_units
 from data_prep.problems import Problems
-from data_prep.readers import READERS, ReadContext, ReadOptions
+from data_prep.cli import main
+from data_prep.readers import READERS, ReadContext, ReadOptions, UnknownFormat, detect_format
 
 # More digits than Python converts to an int (sys.get_int_max_str_digits(): 4300).
 HUGE_INT = "1" + "0" * 5000
@@ -216,3 +217,22 @@ def test_the_rows_a_runaway_quote_ran_past_the_limit_over_are_read_again(tmp_pat
     assert texts(docs) == rows + ["끝\n"]
     assert ctx.problems.counts == {"bad_row": 1} and "field larger than field limit" in ctx.problems.samples[0]
 
+
+
+# ---------------------------------------------------------------- UTF-16 text
+
+
+@pytest.mark.parametrize("name", ["notes.txt", "corpus.jsonl", "table.csv.gz", "dump.json"])
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32"])
+def test_utf16_text_is_named_as_such(name, encoding):
+    head = ("\ufeff" + '{"text": "안녕하세요"}\n').encode(encoding)
+    with pytest.raises(UnknownFormat, match="UTF-16 text .*iconv -f utf-16 -t utf-8"):
+        detect_format(name, head)
+
+
+def test_utf16_jsonl_stops_the_run_in_one_line(tmp_path, caplog):
+    path = tmp_path / "corpus.jsonl"  # read as UTF-8, each of its lines was an invalid_utf8 and a malformed_json
+    path.write_bytes('{"text": "안녕하세요"}\n{"text": "반갑습니다"}\n'.encode("utf-16"))
+    assert main([str(path), "-o", str(tmp_path / "out")]) == 2
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and f"{path.name}: UTF-16 text" in errors[0]

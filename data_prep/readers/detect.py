@@ -1,5 +1,7 @@
 """Format detection. Rules, first match wins (README "Detection rules"):
 
+0. a UTF-16 (or UTF-32) byte order mark, unless the extension names a binary format: an error
+   (convert the text to UTF-8 first; read as UTF-8 every line was invalid);
 1. extension (after any .gz/.bz2/.zst): .parquet -> parquet, .arrow/.feather -> arrow, .xml -> wiki-xml,
    .jsonl/.ndjson -> jsonl, .csv -> csv, .tsv -> tsv;
 2. content of the first 64 KiB (decompressed): `<doc` -> wikiextractor; `<mediawiki`/`<?xml` -> wiki-xml;
@@ -32,6 +34,8 @@ _BINARY_MAGIC = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF87a"
                  b"II*\x00": "TIFF", b"MM\x00*": "TIFF", b"OggS": "Ogg", b"fLaC": "FLAC", b"ID3\x03": "MP3",
                  b"ID3\x04": "MP3", b"SQLite format 3\x00": "SQLite", b"\xca\xfe\xba\xbe": "Java class",
                  b"\x00asm": "WebAssembly", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1": "MS Office (OLE)"}
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")  # UTF-32's little-endian BOM starts like UTF-16's
+_BINARY_SUFFIXES = (".parquet", ".arrow", ".feather")
 _BY_SUFFIX = {".parquet": "parquet", ".arrow": "arrow", ".feather": "arrow", ".xml": "wiki-xml",
               ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "tsv"}
 
@@ -43,6 +47,9 @@ class UnknownFormat(ValueError):
 def detect_format(name: str, head: bytes) -> str:
     """The reader for a file called `name` whose decompressed content starts with `head`."""
     base = strip_compression_suffix(name.lower())
+    if head.startswith(_UTF16_BOMS) and not base.endswith(_BINARY_SUFFIXES):
+        raise UnknownFormat(f"{name}: UTF-16 text (it starts with a UTF-16 byte order mark); convert it to UTF-8 "
+                            "first, e.g. iconv -f utf-16 -t utf-8")
     for suffix, fmt in _BY_SUFFIX.items():
         if base.endswith(suffix):
             return fmt
