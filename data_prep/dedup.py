@@ -18,7 +18,6 @@ import xxhash
 DOC_HASH = "xxh3_64"  # the name of `doc_hash`'s function, for the fingerprint and the manifest
 
 
-
 def doc_hash(data: bytes) -> int:
     """64-bit hash of a cleaned document: the key of exact dedup and of the validation draw."""
     return xxhash.xxh3_64_intdigest(data)
