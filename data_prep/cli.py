@@ -18,7 +18,7 @@ from data_prep.minhash import NearDedupOptions
 from data_prep.options import DEFAULT_QUALITY, OptionError, parse_quality
 from data_prep.pack import PackOptions
 from data_prep.validation_size import MIN_VAL_DOCS, SMALL_CORPUS_BYTES
-from data_prep.prepare import OutputConflict, PrepareConfig, prepare
+from data_prep.prepare import OutputConflict, PrepareConfig, WorkerDied, prepare
 from data_prep.readers import FORMATS, ReadOptions, UnknownFormat
 from data_prep.readers.base import MAX_DOC_BYTES
 from data_prep.readers.json_docs import AIHUB_PRESETS
@@ -214,6 +214,6 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         return prepare(_config(args, argv))
     except (InputError, UnknownFormat, OutputConflict, MergeError, NearMergeError, ShardFormatError,
-            FileNotFoundError, PermissionError, OptionError, EvalFileError) as err:
+            FileNotFoundError, PermissionError, OptionError, EvalFileError, WorkerDied) as err:
         log.error("error: %s", err)  # a mistake in the command or its inputs: one line, exit 2
         return 2

@@ -17,6 +17,8 @@ import os
 import shutil
 import sys
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -69,6 +71,10 @@ class PrepareConfig:
 
 class OutputConflict(RuntimeError):
     pass
+
+
+class WorkerDied(RuntimeError):
+    """A worker process ended without a result: the run stops, resumable, with one line saying so."""
 
 
 def fingerprint(config: PrepareConfig, units: list[Unit]) -> str:
@@ -197,13 +203,22 @@ def _extract(units: list[Unit], config: PrepareConfig, work: Path, metas: dict[i
         load_kernels([job.unit for job in pending], config.clean, config.near)
     with contextlib.ExitStack() as stack:
         if config.workers > 1 and len(pending) > 1:
-            pool = multiprocessing.get_context("fork").Pool(config.workers, die_with_parent, (os.getpid(),))
-            stack.enter_context(pool)
-            results = pool.imap(extract_unit, pending)
+            # An executor, not a multiprocessing.Pool: a Pool replaces a worker that died (killed for
+            # lack of memory, crashed in a C extension) and waits forever for its unit's result.
+            pool = ProcessPoolExecutor(config.workers, multiprocessing.get_context("fork"),
+                                       initializer=die_with_parent, initargs=(os.getpid(),))
+            stack.callback(pool.shutdown, wait=False, cancel_futures=True)
+            results = pool.map(extract_unit, pending)
         else:
             results = map(extract_unit, pending)
         for unit in units:
-            meta = done.get(unit.index) or next(results)
+            try:
+                meta = done.get(unit.index) or next(results)
+            except BrokenProcessPool:
+                raise WorkerDied(f"a worker process died (killed, e.g. for lack of memory, or crashed) while "
+                                 f"extracting {unit.name} or a unit after it; the units extracted before are kept "
+                                 f"in {work}, so a rerun resumes (try fewer --workers, or a smaller "
+                                 "--max-doc-bytes)") from None
             metas[unit.index] = meta
             progress.update(meta["bytes_in"], meta["docs_read"])
             yield unit

@@ -78,3 +78,30 @@ def test_an_unreadable_input_is_one_line_naming_it(tmp_path, corpus, caplog, mon
     assert main([str(corpus), "-o", str(tmp_path / "out")]) == 2
     errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert errors == [f"error: [Errno 13] Permission denied: '{corpus}'"]
+
+
+_KILLED_WORKER = """
+import os, signal, sys
+from data_prep import readers
+
+def killed(unit, ctx):  # what the kernel's OOM killer, or a crash in a C extension, does to a worker
+    os.kill(os.getpid(), signal.SIGKILL)
+    yield
+
+readers.READERS["text"] = killed
+from data_prep.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_worker_that_dies_ends_the_run_in_one_line_instead_of_a_hang(tmp_path):
+    corpus = tmp_path / "in"
+    corpus.mkdir()
+    for i in range(3):
+        (corpus / f"a{i}.jsonl").write_text("".join(f'{{"text": "문서 {i} {j} 안녕하세요"}}\n' for j in range(20)), "utf-8")
+    (corpus / "b.txt").write_text("이 파일을 읽는 작업자가 죽는다\n", "utf-8")
+    done = subprocess.run([sys.executable, "-c", _KILLED_WORKER, str(corpus), "-o", str(tmp_path / "out"),
+                           "--workers", "2", "--no-near-dedup"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "a worker process died" in errors[0] and "b.txt" in errors[0]
