@@ -99,9 +99,10 @@ def test_a_worker_that_dies_ends_the_run_in_one_line_instead_of_a_hang(tmp_path)
     corpus.mkdir()
     for i in range(3):
         (corpus / f"a{i}.jsonl").write_text("".join(f'{{"text": "문서 {i} {j} 안녕하세요"}}\n' for j in range(20)), "utf-8")
-    (corpus / "b.txt").write_text("이 파일을 읽는 작업자가 죽는다\n", "utf-8")
+    # The first unit: the one the main process waits for when the pool breaks, whatever else was in flight.
+    (corpus / "0_dies.txt").write_text("이 파일을 읽는 작업자가 죽는다\n", "utf-8")
     done = subprocess.run([sys.executable, "-c", _KILLED_WORKER, str(corpus), "-o", str(tmp_path / "out"),
                            "--workers", "2", "--no-near-dedup"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     errors = [line for line in done.stderr.splitlines() if "error:" in line]
-    assert len(errors) == 1 and "a worker process died" in errors[0] and "b.txt" in errors[0]
+    assert len(errors) == 1 and "a worker process died" in errors[0] and "0_dies.txt" in errors[0]
