@@ -20,7 +20,8 @@ from data_prep.atomic import write_json
 from pretrain import checkpoint
 from pretrain.checkpoint import ResumeError
 from pretrain.collator import LABEL_PAD
-from pretrain.config import RUN_CONFIG_FILE, ShardInfo, TrainConfig, config_hash, resume_refusal, write_fingerprint
+from pretrain.config import (RUN_CONFIG_FILE, RunSettings, ShardInfo, TrainConfig, config_hash, resume_refusal,
+                             write_fingerprint)
 from pretrain.flops import training_flops_per_example
 from pretrain.metrics import LOSS_CURVE_FILE, MetricsLogger, plot_loss_curve
 from pretrain.mixture import describe_mixture
@@ -46,15 +47,15 @@ def _model_inputs(batch: dict[str, torch.Tensor], device: torch.device) -> dict[
     return {k: batch[k].to(device, non_blocking=True) for k in keys}
 
 
-def end_step(config: TrainConfig) -> int:
+def end_step(run: RunSettings) -> int:
     """The step this invocation stops at."""
-    return min(config.run.max_steps, config.run.stop_at_step or config.run.max_steps)
+    return min(run.max_steps, run.stop_at_step or run.max_steps)
 
 
 def already_done(config: TrainConfig) -> bool:
     """Whether the run's newest checkpoint is of this configuration at its end step or later, on
     every rank (collective): then a rerun says so and builds nothing."""
-    run, end = config.run, end_step(config)
+    run, end = config.run, end_step(config.run)
     ckpt_dir = Path(run.output_dir) / checkpoint.CHECKPOINT_DIR
     step = checkpoint.finished_step(ckpt_dir, config_hash(config), end, verify_checksums=run.checkpoint.checksums)
     if step is None:
@@ -91,7 +92,7 @@ class Trainer:
 
     @property
     def end(self) -> int:
-        return end_step(self.config)
+        return end_step(self.run)
 
     # -- setup ---------------------------------------------------------------------------------
 
