@@ -83,25 +83,26 @@ class ReadContext:
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError as err:
-            action = "dropped" if self.options.invalid_utf8 == "drop" else "replaced"
-            self.problems.report("invalid_utf8", location, f"invalid UTF-8 at byte {err.start} ({action})")
-            if self.options.invalid_utf8 == "drop":
-                self.dropped["invalid_utf8"] += 1
+            if self._drops("invalid_utf8", location, f"invalid UTF-8 at byte {err.start}"):
                 return None
             return data.decode("utf-8", "replace")
 
     def repair_surrogates(self, text: str, location: str) -> str | None:
         """`text` with its lone surrogates replaced by U+FFFD, or None to drop it, per --invalid-utf8
-        (like invalid UTF-8: it is text no encoding can write); either is reported."""
-        found = len(_LONE_SURROGATE.findall(text))
-        if not found:
-            return text
-        action = "dropped" if self.options.invalid_utf8 == "drop" else "replaced"
-        self.problems.report("lone_surrogate", location, f"{found} escaped lone surrogate(s) ({action})")
-        if self.options.invalid_utf8 == "drop":
-            self.dropped["lone_surrogate"] += 1
+        (like invalid UTF-8: it is text no encoding can write)."""
+        repaired, found = _LONE_SURROGATE.subn("\ufffd", text)
+        if found and self._drops("lone_surrogate", location, f"{found} escaped lone surrogate(s)"):
             return None
-        return _LONE_SURROGATE.sub("\ufffd", text)
+        return repaired
+
+    def _drops(self, kind: str, location: str, what: str) -> bool:
+        """Report a record holding text no encoding can write; whether --invalid-utf8 drops it
+        (counted under `kind`) rather than having it repaired."""
+        drop = self.options.invalid_utf8 == "drop"
+        self.problems.report(kind, location, f"{what} ({'dropped' if drop else 'replaced'})")
+        if drop:
+            self.dropped[kind] += 1
+        return drop
 
     def oversized(self, location: str, what: str, consequence: str = "dropped") -> None:
         """Report a record dropped for being longer than --max-doc-bytes."""

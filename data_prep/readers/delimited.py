@@ -102,7 +102,7 @@ def _next_row(rows, lines: _Lines, unit: Unit, ctx: ReadContext, row_number: int
         except csv.Error as err:
             ctx.problems.report("bad_row", f"{unit.where}#row{row_number}", f"{err}; row skipped{_again(lines)}")
             continue
-        if row is not None and lines.ended and len(lines.row) > 1 and sum(map(_quotes, lines.row)) % 2:
+        if row is not None and lines.ended and len(lines.row) > 1 and sum(line.count('"') for line in lines.row) % 2:
             ctx.problems.report("bad_row", f"{unit.where}#row{row_number}", "a quote opened here is never closed; "
                                 f"row skipped{_again(lines)}")
             continue
@@ -117,7 +117,3 @@ def _again(lines: _Lines) -> str:
         return ""
     lines.again(lines.row[1:])
     return f", its other {len(lines.row) - 1} line(s) read again as rows"
-
-
-def _quotes(line: str) -> int:
-    return line.count('"')
