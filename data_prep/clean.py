@@ -4,7 +4,6 @@ NFC, never NFKC: NFKC rewrites compatibility jamo (ㅋ) and symbols (①, ㈜) t
 """
 from __future__ import annotations
 
-import codecs
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -94,10 +93,7 @@ def normalize_compiled(text: str) -> str:
     out = np.empty_like(points)
     size, proven = clean_kernels.rewrite(points, _char_classes(), out)
     if size >= 0:
-        points = out[:size]
-        points.flags.writeable = False
-        text = codecs.utf_32_le_decode(points)[0]
-        text_stats.remember(text, points)
+        text = text_stats.text_of(out[:size])
     # NFC last, not between the fixes and the squeezing of blanks as in `normalize`: the same, since
     # it never makes or takes a blank (after the fixes only spaces and newlines, which compose with
     # nothing, are blanks) and so rewrites each stretch between blanks on its own.

@@ -12,7 +12,7 @@ each n-gram the id of the pair (its (n-1)-gram, its last word), so no hash colli
 from __future__ import annotations
 
 from data_prep import char_kernels
-from data_prep.text_stats import Measures, code_points
+from data_prep.text_stats import Measures, code_points, text_of
 
 
 def squeeze_runs(text: str, hangul_keep: int | None, any_keep: int) -> str:
@@ -22,7 +22,7 @@ def squeeze_runs(text: str, hangul_keep: int | None, any_keep: int) -> str:
     points = code_points(text)
     if char_kernels.first_cut(points, hangul_keep or 0, any_keep) < 0:
         return text
-    return char_kernels.squeeze(points, hangul_keep or 0, any_keep).tobytes().decode("utf-32-le")
+    return text_of(char_kernels.squeeze(points, hangul_keep or 0, any_keep))
 
 
 def top_fraction(measures: Measures, n: int) -> float:

@@ -3,6 +3,7 @@ in char_kernels and span_kernels, two calls per document for all of them), and t
 themselves, encoded once for every step."""
 from __future__ import annotations
 
+import codecs
 from typing import NamedTuple
 
 import numpy as np
@@ -16,7 +17,7 @@ _last: tuple[str, np.ndarray] = ("", np.frombuffer(b"", np.uint32))
 def code_points(text: str) -> np.ndarray:
     """The document's code points (read-only): UTF-32 is the cheapest encoding of a str (a third of
     the cost of UTF-8) and needs no decoding in the kernels. Cached for the last document asked for
-    or `remember`ed: normalization, decontamination, the quality filters and PII masking look at one
+    or made by `text_of`: normalization, decontamination, the quality filters and PII masking look at one
     document in turn, most often unchanged between them (an encoding is ~5% of their cost)."""
     global _last
     last, points = _last
@@ -26,12 +27,15 @@ def code_points(text: str) -> np.ndarray:
     return points
 
 
-def remember(text: str, points: np.ndarray) -> None:
-    """Make `points`, read-only uint32 code points of `text` that a rewrite built (in memory of its
-    own: callers of code_points may keep what it returns), what code_points returns for `text`: the
-    next step does not encode the text again."""
+def text_of(points: np.ndarray) -> str:
+    """The str of `points`, uint32 code points that a rewrite built in memory of its own (callers
+    of code_points may keep what it returns), made read-only and what code_points returns for it:
+    the next step does not encode the rewritten text again."""
     global _last
+    points.flags.writeable = False
+    text = codecs.utf_32_le_decode(points)[0]
     _last = text, points
+    return text
 
 
 class Measures(NamedTuple):
